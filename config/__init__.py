@@ -1,0 +1,1 @@
+"""Typed, validated settings for the reference app (see `settings.py`)."""

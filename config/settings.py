@@ -1,0 +1,185 @@
+"""Load and validate the reference app's settings from `config/*.yaml`.
+
+Each deploy environment has one file (`staging.yaml`, `prod.yaml`, ...), the build side
+has `build.yaml`, and `promotion.yaml` pins the model version each environment serves.
+Unknown keys and bad values fail synth with one message naming the file, the key, the
+value received and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from constructs_lib.errors import ConfigurationError
+
+CONFIG_DIR = Path(__file__).resolve().parent
+BUILD_FILE = "build.yaml"
+PROMOTION_FILE = "promotion.yaml"
+
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
+Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region")]
+EnvironmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
+InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
+
+
+class _Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineSettings(_Settings):
+    """The reference SageMaker pipeline on the build side."""
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")]
+    processing_instance_type: InstanceType = "ml.m5.large"
+    training_instance_type: InstanceType = "ml.m5.large"
+    model_quality_threshold: Annotated[float, Field(ge=0, le=1)] = 0.9
+
+
+class RegistrySettings(_Settings):
+    """The model package group (Model Registry)."""
+
+    model_package_group_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    description: str = ""
+
+
+class BuildSettings(_Settings):
+    """Where pipelines run and models are registered (`config/build.yaml`)."""
+
+    account: AccountId
+    region: Region
+    removal_policy: Literal["retain", "destroy"] = "retain"
+    noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    pipeline: PipelineSettings
+    registry: RegistrySettings
+
+
+class EnvironmentSettings(_Settings):
+    """One deploy environment (`config/<name>.yaml`)."""
+
+    account: AccountId
+    region: Region
+    removal_policy: Literal["retain", "destroy"] = "retain"
+
+
+class PromotionPin(_Settings):
+    """The model one environment serves."""
+
+    model_package_group: str
+    version: Annotated[int, Field(gt=0, strict=True)] | None = None
+
+
+class PromotionManifest(_Settings):
+    """`config/promotion.yaml`: environment name -> pinned model package version."""
+
+    environments: dict[EnvironmentName, PromotionPin]
+
+
+class Settings(_Settings):
+    """Everything the reference app needs, validated together."""
+
+    build: BuildSettings
+    environments: dict[str, EnvironmentSettings]
+    promotion: PromotionManifest
+
+    @model_validator(mode="after")
+    def _pins_match(self) -> Settings:
+        group = self.build.registry.model_package_group_name
+        for env, pin in self.promotion.environments.items():
+            if env not in self.environments:
+                raise ValueError(
+                    f"{PROMOTION_FILE}: environments.{env}: no settings file config/{env}.yaml;"
+                    f" known environments: {sorted(self.environments)}"
+                )
+            if pin.model_package_group != group:
+                raise ValueError(
+                    f"{PROMOTION_FILE}: environments.{env}.model_package_group: got"
+                    f" {pin.model_package_group!r}; the registry defines only {group!r}"
+                    f" ({BUILD_FILE}: registry.model_package_group_name)"
+                )
+        return self
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path}: settings file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(
+            f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}"
+        )
+    return data
+
+
+def _describe(errors: ValidationError, path: Path) -> str:
+    lines = []
+    for err in errors.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{path}: {key}: unknown setting (value {err['input']!r})")
+        elif err["type"] == "missing":
+            lines.append(f"{path}: {key}: required setting is missing")
+        else:
+            lines.append(f"{path}: {key}: got {err['input']!r}; {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse(model: type[M], data: Mapping[str, Any], path: Path) -> M:
+    """Validate `data` read from `path` as `model`, or raise ConfigurationError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc, path)) from None
+
+
+def load_manifest(path: Path) -> PromotionManifest:
+    """Read and validate a promotion manifest on its own (promotion tooling uses this)."""
+    return parse(PromotionManifest, _read_yaml(path), path)
+
+
+def load_settings(
+    config_dir: Path = CONFIG_DIR, environments: list[str] | None = None
+) -> Settings:
+    """Load build, environment and promotion settings from `config_dir`.
+
+    `environments` limits the deploy environments loaded (default: every
+    `<name>.yaml` beside `build.yaml`); an unknown name fails with the known ones.
+    """
+    known = sorted(
+        p.stem for p in config_dir.glob("*.yaml") if p.name not in (BUILD_FILE, PROMOTION_FILE)
+    )
+    wanted = known if environments is None else environments
+    unknown = [e for e in wanted if e not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown environment(s) {unknown}: no config/<name>.yaml for them;"
+            f" known environments: {known}"
+        )
+    build = parse(BuildSettings, _read_yaml(config_dir / BUILD_FILE), config_dir / BUILD_FILE)
+    envs = {
+        name: parse(EnvironmentSettings, _read_yaml(config_dir / f"{name}.yaml"),
+                    config_dir / f"{name}.yaml")
+        for name in wanted
+    }
+    manifest = load_manifest(config_dir / PROMOTION_FILE)
+    manifest = PromotionManifest(
+        environments={k: v for k, v in manifest.environments.items() if k in wanted}
+    )
+    try:
+        return Settings(build=build, environments=envs, promotion=manifest)
+    except ValidationError as exc:
+        raise ConfigurationError(
+            "\n".join(str(e["ctx"]["error"]) if "ctx" in e else e["msg"] for e in exc.errors())
+        ) from None

@@ -1,0 +1,55 @@
+"""Record cdk-nag acknowledgements next to the construct that causes the finding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from constructs import IConstruct
+
+
+def acknowledge(scope: IConstruct, findings: Mapping[str, str]) -> None:
+    """Acknowledge each exact finding id (e.g. `AwsSolutions-IAM5[Action::s3:*]`) with its reason."""
+    Validations.of(scope).acknowledge(
+        *(Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items())
+    )
+
+
+def wildcard_resource(scope: IConstruct, arn: str) -> str:
+    """The IAM5 finding id cdk-nag reports for `arn` (tokens spelled `<Ref>`, `<Id.Attr>`)."""
+    return f"AwsSolutions-IAM5[Resource::{_spell(Stack.of(scope).resolve(arn))}]"
+
+
+def _spell(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return f"<{value['Ref']}>"
+        if "Fn::GetAtt" in value:
+            return "<{}.{}>".format(*value["Fn::GetAtt"])
+        if "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return str(sep).join(_spell(p) for p in parts)
+    raise ValueError(f"cannot spell {value!r} as a cdk-nag finding id")
+
+
+def granted_wildcards(role: IConstruct) -> list[str]:
+    """IAM5 finding ids for every wildcard resource in `role`'s default policy.
+
+    For roles that CDK itself creates and grants to (e.g. BucketDeployment's handler),
+    whose grants the caller does not write but must still account for one by one.
+    """
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is None:
+        return []
+    document = Stack.of(role).resolve(policy.document)  # type: ignore[attr-defined]
+    findings = []
+    for statement in document.get("Statement", []):
+        resources = statement.get("Resource", [])
+        for resource in resources if isinstance(resources, list) else [resources]:
+            spelled = _spell(resource)
+            if "*" in spelled and spelled != "*":
+                findings.append(f"AwsSolutions-IAM5[Resource::{spelled}]")
+    return sorted(set(findings))

@@ -1,0 +1,187 @@
+"""Settings of the approval function, read from its environment variables.
+
+Required:
+
+- ``MODEL_PACKAGE_GROUP_NAME``: the one model package group this function acts on;
+  events about other groups are dead-lettered.
+- ``APPROVAL_POLICY``: ``manual`` (evaluate, notify, leave the package pending) or
+  ``auto`` (approve, reject, or leave pending and notify).
+- ``QUALITY_THRESHOLDS``: JSON object, metric name -> minimum value, e.g.
+  ``{"accuracy": 0.9, "auc": 0.9}``. Every metric must be at least its minimum
+  (higher is better). At least one metric.
+- ``PRIMARY_METRIC``: the metric a candidate must beat the champion on, e.g. ``accuracy``.
+- ``NOTIFICATION_TOPIC_ARN``: SNS topic for summaries, rejections and promotion
+  instructions.
+- ``DEAD_LETTER_QUEUE_URL``: SQS queue URL for events that cannot be processed.
+
+Optional:
+
+- ``GITHUB_REPOSITORY``: ``owner/name`` to open promotion pull requests in. Empty or
+  unset: no repository; the promotion instruction is published to SNS instead.
+- ``GITHUB_TOKEN_SECRET_ARN``: Secrets Manager secret holding the token (the secret
+  string is the token, or JSON ``{"token": "..."}``). Required with a repository.
+- ``GITHUB_BASE_BRANCH``: branch pull requests target. Default ``main``.
+- ``GITHUB_API_URL``: REST API root. Default ``https://api.github.com`` (GitHub Enterprise:
+  ``https://HOST/api/v3``). Plain ``http://`` is accepted for localhost only.
+- ``PROMOTION_MANIFEST_PATH``: manifest path in the repository. Default
+  ``config/promotion.yaml``.
+- ``PROMOTION_TARGET_ENVIRONMENT``: the environment an approved version is promoted to.
+  Default ``staging``.
+
+A missing or invalid value raises `ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+_GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+_BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings; see the module docstring for each one."""
+
+    model_package_group_name: str
+    approval_policy: Literal["manual", "auto"]
+    quality_thresholds: Mapping[str, float]
+    primary_metric: str
+    notification_topic_arn: str
+    dead_letter_queue_url: str
+    github_repository: str | None = None
+    github_token_secret_arn: str | None = None
+    github_base_branch: str = "main"
+    github_api_url: str = "https://api.github.com"
+    promotion_manifest_path: str = "config/promotion.yaml"
+    promotion_target_environment: str = "staging"
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name}: required environment variable is missing or empty")
+    return value
+
+
+def _optional(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, "").strip() or default
+
+
+def _check(ok: bool, name: str, value: str, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: got {value!r}; {allowed}")
+
+
+def _thresholds(raw: str) -> dict[str, float]:
+    name = "QUALITY_THRESHOLDS"
+    allowed = 'expected a JSON object of metric name -> minimum, e.g. {"accuracy": 0.9}'
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError(f"{name}: got {raw!r}; not valid JSON; {allowed}") from None
+    _check(isinstance(data, dict) and bool(data), name, raw, allowed)
+    thresholds: dict[str, float] = {}
+    for metric, minimum in data.items():
+        _check(
+            isinstance(minimum, int | float)
+            and not isinstance(minimum, bool)
+            and math.isfinite(minimum)
+            and bool(metric.strip()),
+            name,
+            raw,
+            f"metric {metric!r} needs a finite number as its minimum; {allowed}",
+        )
+        thresholds[metric] = float(minimum)
+    return thresholds
+
+
+def _api_url(raw: str) -> str:
+    name = "GITHUB_API_URL"
+    parts = urlsplit(raw)
+    secure = parts.scheme == "https" and bool(parts.hostname)
+    local = parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS
+    _check(
+        secure or local,
+        name,
+        raw,
+        "expected an https:// URL (http:// only for localhost), e.g. https://api.github.com",
+    )
+    return raw.rstrip("/")
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """Read and validate the settings from `env` (normally `os.environ`)."""
+    group = _required(env, "MODEL_PACKAGE_GROUP_NAME")
+    _check(bool(_GROUP.match(group)), "MODEL_PACKAGE_GROUP_NAME", group,
+           "expected a model package group name (letters, digits, hyphens; 1-63)")
+
+    policy = _required(env, "APPROVAL_POLICY")
+    _check(policy in ("manual", "auto"), "APPROVAL_POLICY", policy, "allowed: manual, auto")
+
+    thresholds = _thresholds(_required(env, "QUALITY_THRESHOLDS"))
+    primary = _required(env, "PRIMARY_METRIC")
+
+    topic = _required(env, "NOTIFICATION_TOPIC_ARN")
+    _check(topic.startswith("arn:") and ":sns:" in topic, "NOTIFICATION_TOPIC_ARN", topic,
+           "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+
+    queue = _required(env, "DEAD_LETTER_QUEUE_URL")
+    _check(urlsplit(queue).scheme == "https", "DEAD_LETTER_QUEUE_URL", queue,
+           "expected an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)")
+
+    repository = env.get("GITHUB_REPOSITORY", "").strip() or None
+    secret = env.get("GITHUB_TOKEN_SECRET_ARN", "").strip() or None
+    if repository is not None:
+        _check(bool(_REPOSITORY.match(repository)), "GITHUB_REPOSITORY", repository,
+               "expected owner/name, or empty for no repository")
+        if secret is None:
+            raise ConfigError(
+                "GITHUB_TOKEN_SECRET_ARN: required when GITHUB_REPOSITORY is set"
+                f" ({repository!r}); give the ARN of the secret holding the GitHub token"
+            )
+    if secret is not None:
+        _check(secret.startswith("arn:") and ":secretsmanager:" in secret,
+               "GITHUB_TOKEN_SECRET_ARN", secret, "expected a Secrets Manager secret ARN")
+
+    branch = _optional(env, "GITHUB_BASE_BRANCH", "main")
+    _check(bool(_BRANCH.match(branch)) and ".." not in branch, "GITHUB_BASE_BRANCH", branch,
+           "expected a branch name, e.g. main")
+
+    manifest = _optional(env, "PROMOTION_MANIFEST_PATH", "config/promotion.yaml")
+    _check(
+        not manifest.startswith("/") and ".." not in manifest.split("/"),
+        "PROMOTION_MANIFEST_PATH",
+        manifest,
+        "expected a path relative to the repository root, e.g. config/promotion.yaml",
+    )
+
+    target = _optional(env, "PROMOTION_TARGET_ENVIRONMENT", "staging")
+    _check(bool(_ENVIRONMENT.match(target)), "PROMOTION_TARGET_ENVIRONMENT", target,
+           "expected an environment name from the manifest, e.g. staging")
+
+    return Config(
+        model_package_group_name=group,
+        approval_policy="auto" if policy == "auto" else "manual",
+        quality_thresholds=thresholds,
+        primary_metric=primary,
+        notification_topic_arn=topic,
+        dead_letter_queue_url=queue,
+        github_repository=repository,
+        github_token_secret_arn=secret,
+        github_base_branch=branch,
+        github_api_url=_api_url(_optional(env, "GITHUB_API_URL", "https://api.github.com")),
+        promotion_manifest_path=manifest,
+        promotion_target_environment=target,
+    )

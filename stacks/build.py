@@ -1,0 +1,82 @@
+"""The build stack: artifact store, model registry and the training pipeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from config.settings import BuildSettings, EnvironmentSettings
+from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.model_registry import ModelRegistry
+from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+from pipelines.tabular_classifier import pipeline as reference_pipeline
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPO_ROOT / ".build"
+
+
+def removal_policy(setting: str) -> RemovalPolicy:
+    """Map the `removal_policy` setting to CDK's enum."""
+    return RemovalPolicy.RETAIN if setting == "retain" else RemovalPolicy.DESTROY
+
+
+class BuildStack(Stack):
+    """Where models are built: data and artifacts, the pipeline, the registry."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: BuildSettings,
+        deploy_environments: dict[str, EnvironmentSettings],
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=settings.account, region=settings.region),
+            description="SageMaker MLOps build side: artifact store, training pipeline, model registry",
+        )
+        policy = removal_policy(settings.removal_policy)
+        reader_accounts = sorted(
+            {e.account for e in deploy_environments.values()} - {settings.account}
+        )
+        self.artifacts = ArtifactStore(self, "Artifacts", removal_policy=policy)
+        self.registry = ModelRegistry(
+            self,
+            "Registry",
+            model_package_group_name=settings.registry.model_package_group_name,
+            description=settings.registry.description or None,
+            reader_accounts=reader_accounts,
+            removal_policy=policy,
+        )
+        pipeline_settings = settings.pipeline
+        definition = reference_pipeline.build_pipeline(
+            pipeline_name=pipeline_settings.name,
+            model_package_group_name=settings.registry.model_package_group_name,
+            region=settings.region,
+            processing_instance_type=pipeline_settings.processing_instance_type,
+            training_instance_type=pipeline_settings.training_instance_type,
+            model_quality_threshold=pipeline_settings.model_quality_threshold,
+        )
+        self.pipeline = SageMakerPipeline(
+            self,
+            "Pipeline",
+            pipeline_name=pipeline_settings.name,
+            definition=definition,
+            artifact_bucket=self.artifacts.bucket,
+            kms_key=self.artifacts.key,
+            step_sources=reference_pipeline.step_sources(BUILD_DIR / pipeline_settings.name),
+            data_read_prefixes=[reference_pipeline.DATA_PREFIX],
+            description="Preprocess, train, evaluate, baseline, quality gate, register",
+        )
+        self.registry.grant_register(self.pipeline.role)
+        # Deploy accounts create models from registered packages: they read the model
+        # artifacts and baselines the pipeline wrote (and decrypt them).
+        for account in reader_accounts:
+            self.artifacts.grant_read(
+                iam.AccountPrincipal(account), f"{self.pipeline.artifact_prefix}*"
+            )
