@@ -1,0 +1,116 @@
+"""ArtifactStore: encrypted, versioned, TLS-only, logged, lifecycle-managed."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Match, Template
+
+from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.errors import ConfigurationError
+
+
+def test_bucket_is_kms_encrypted_versioned_private_and_logged(stack):
+    store = ArtifactStore(stack, "Store")
+    t = Template.from_stack(stack)
+    key_id = stack.resolve(store.key.key_arn)
+    t.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "BucketKeyEnabled": True,
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": key_id,
+                        },
+                    }
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "LoggingConfiguration": {
+                "DestinationBucketName": Match.any_value(),
+                "LogFilePrefix": "artifacts/",
+            },
+            "LifecycleConfiguration": {
+                "Rules": [
+                    Match.object_like(
+                        {
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+                            "Status": "Enabled",
+                        }
+                    )
+                ]
+            },
+        },
+    )
+    t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+
+
+def test_buckets_deny_plain_http(stack):
+    store = ArtifactStore(stack, "Store")
+    t = Template.from_stack(stack)
+    tls_deny = Match.object_like(
+        {
+            "Effect": "Deny",
+            "Action": "s3:*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            "Principal": {"AWS": "*"},
+        }
+    )
+    for bucket in (store.bucket, store.access_logs_bucket):
+        t.has_resource_properties(
+            "AWS::S3::BucketPolicy",
+            {
+                "Bucket": stack.resolve(bucket.bucket_name),
+                "PolicyDocument": {"Statement": Match.array_with([tls_deny])},
+            },
+        )
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"), [(RemovalPolicy.RETAIN, "Retain"), (RemovalPolicy.DESTROY, "Delete")]
+)
+def test_removal_policy_applies_to_key_and_buckets(stack, policy, expected):
+    ArtifactStore(stack, "Store", removal_policy=policy)
+    t = Template.from_stack(stack)
+    for resource_type in ("AWS::S3::Bucket", "AWS::KMS::Key"):
+        for resource in t.find_resources(resource_type).values():
+            assert resource["DeletionPolicy"] == expected, resource_type
+
+
+def test_noncurrent_expiration_is_configurable(stack):
+    ArtifactStore(stack, "Store", noncurrent_version_expiration=Duration.days(30))
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LifecycleConfiguration": {
+                "Rules": [Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}})]
+            }
+        },
+    )
+
+
+def test_noncurrent_expiration_out_of_range_names_prop(stack):
+    with pytest.raises(ConfigurationError, match="noncurrent_version_expiration: got 4000 days"):
+        ArtifactStore(stack, "Store", noncurrent_version_expiration=Duration.days(4000))
+
+
+def test_grant_read_write_is_limited_to_prefix_and_key(stack):
+    store = ArtifactStore(stack, "Store")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+    store.grant_read_write(role, "pipelines/p/*")
+    statements = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    (policy,) = statements.values()
+    text = str(stack.resolve(policy["Properties"]["PolicyDocument"]))
+    assert "/pipelines/p/*" in text
+    assert "kms:Decrypt" in text

@@ -1,0 +1,97 @@
+"""ModelRegistry: the model package group, its cross-account policy and grants."""
+
+from __future__ import annotations
+
+import pytest
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Match, Template
+
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.model_registry import ModelRegistry
+
+
+def test_group_without_readers_has_no_policy(stack):
+    ModelRegistry(stack, "Registry", model_package_group_name="churn", description="d")
+    t = Template.from_stack(stack)
+    t.has_resource(
+        "AWS::SageMaker::ModelPackageGroup",
+        {
+            "Properties": {
+                "ModelPackageGroupName": "churn",
+                "ModelPackageGroupDescription": "d",
+                "ModelPackageGroupPolicy": Match.absent(),
+            },
+            "DeletionPolicy": "Retain",
+        },
+    )
+
+
+def test_reader_accounts_get_read_only_resource_policy(stack):
+    ModelRegistry(
+        stack, "Registry", model_package_group_name="churn", reader_accounts=["222222222222"]
+    )
+    group = Template.from_stack(stack).find_resources("AWS::SageMaker::ModelPackageGroup")
+    (resource,) = group.values()
+    policy = stack.resolve(resource["Properties"]["ModelPackageGroupPolicy"])
+    actions = sorted(
+        a
+        for s in policy["Statement"]
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    )
+    assert actions == [
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:DescribeModelPackageGroup",
+        "sagemaker:ListModelPackages",
+    ]
+    principals = {str(s["Principal"]) for s in policy["Statement"]}
+    assert all("222222222222" in p for p in principals)
+    resources = [s["Resource"] for s in policy["Statement"]]
+    assert resources == [
+        "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/churn",
+        "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/*",
+    ]
+
+
+def test_package_arn_is_built_without_lookup_and_lower_cased(stack):
+    registry = ModelRegistry(stack, "Registry", model_package_group_name="Churn-Model")
+    assert (
+        stack.resolve(registry.package_arn(7))
+        == "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn-model/7"
+    )
+
+
+@pytest.mark.parametrize("version", [0, -1, True])
+def test_package_arn_rejects_non_positive_versions(stack, version):
+    registry = ModelRegistry(stack, "Registry", model_package_group_name="churn")
+    with pytest.raises(ConfigurationError, match="version: got"):
+        registry.package_arn(version)
+
+
+def test_bad_group_name_names_prop_and_value(stack):
+    with pytest.raises(ConfigurationError, match=r"model_package_group_name: got 'bad_name'"):
+        ModelRegistry(stack, "Registry", model_package_group_name="bad_name")
+
+
+def test_bad_reader_account_names_prop_and_value(stack):
+    with pytest.raises(ConfigurationError, match=r"reader_accounts: got \['123'\]"):
+        ModelRegistry(stack, "Registry", model_package_group_name="g", reader_accounts=["123"])
+
+
+@pytest.mark.parametrize(
+    ("grant", "action"),
+    [
+        ("grant_register", "sagemaker:CreateModelPackage"),
+        ("grant_approve", "sagemaker:UpdateModelPackage"),
+        ("grant_read", "sagemaker:DescribeModelPackage"),
+    ],
+)
+def test_grants_are_scoped_to_the_group(stack, grant, action):
+    registry = ModelRegistry(stack, "Registry", model_package_group_name="churn")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    getattr(registry, grant)(role)
+    (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert action in statement["Action"]
+    assert "sagemaker:UpdateModelPackage" not in statement["Action"] or grant == "grant_approve"
+    assert "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/*" in statement["Resource"]
+    assert {"Fn::GetAtt": ["Registry4DB9CCA5", "ModelPackageGroupArn"]} in statement["Resource"]
