@@ -9,6 +9,16 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
 
+READ_GRANT_FINDINGS = {
+    "AwsSolutions-IAM5[Action::s3:GetObject*]": "bucket.grant_read: object, version and"
+    " tagging reads, limited to one key prefix.",
+    "AwsSolutions-IAM5[Action::s3:GetBucket*]": "bucket.grant_read: bucket location and"
+    " settings, which SageMaker's S3 client reads.",
+    "AwsSolutions-IAM5[Action::s3:List*]": "bucket.grant_read: listing keys under the prefix.",
+}
+"""Action wildcards that `IBucket.grant_read` always brings, with why they are acceptable."""
+
+
 def acknowledge(scope: IConstruct, findings: Mapping[str, str]) -> None:
     """Acknowledge each exact finding id (e.g. `AwsSolutions-IAM5[Action::s3:*]`) with its reason."""
     Validations.of(scope).acknowledge(

@@ -242,15 +242,15 @@ class SageMakerPipeline(Construct):
         self.pipeline_arn = Stack.of(self).format_arn(
             service="sagemaker",
             resource="pipeline",
-            resource_name=pipeline_name if Token.is_unresolved(pipeline_name) else pipeline_name.lower(),
+            resource_name=pipeline_name
+            if Token.is_unresolved(pipeline_name)
+            else pipeline_name.lower(),
             arn_format=ArnFormat.SLASH_RESOURCE_NAME,
         )
 
     # -- definition ------------------------------------------------------------------
 
-    def _assets(
-        self, sources: Mapping[str, str | Path], text: str
-    ) -> dict[str, s3_assets.Asset]:
+    def _assets(self, sources: Mapping[str, str | Path], text: str) -> dict[str, s3_assets.Asset]:
         used = {m.group(1) for m in placeholders.STEP_SOURCE_PATTERN.finditer(text)}
         missing = sorted(used - set(sources))
         if missing:
