@@ -9,32 +9,51 @@ from __future__ import annotations
 
 import sys
 
-from aws_cdk import App, Validations
+from aws_cdk import App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from config.settings import Settings, load_settings
 from constructs_lib.errors import ConfigurationError
 from stacks.build import BuildStack
+from stacks.deploy import DeployStack
 
 APP_NAME = "mlops"
 
 
-def build_app(app: App, settings: Settings) -> dict[str, BuildStack]:
-    """Add the reference app's stacks to `app` and turn on cdk-nag for all of them."""
+def build_app(app: App, settings: Settings) -> dict[str, Stack]:
+    """Add the reference app's stacks to `app` and turn on cdk-nag for all of them.
+
+    Stacks are named `mlops-build` and `mlops-<environment>`, so
+    `cdk deploy mlops-staging` deploys exactly one environment.
+    """
     build = BuildStack(
         app,
         f"{APP_NAME}-build",
         settings=settings.build,
         deploy_environments=settings.environments,
     )
+    stacks: dict[str, Stack] = {"build": build}
+    for name, environment in settings.environments.items():
+        stacks[name] = DeployStack(
+            app,
+            f"{APP_NAME}-{name}",
+            name=name,
+            settings=environment,
+            build=settings.build,
+            pin=settings.promotion.environments.get(name),
+            pipeline_prefix=build.pipeline.artifact_prefix,
+            image_repository_arns=build.inference_image_repositories,
+        )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return {"build": build}
+    return stacks
 
 
 def main() -> None:
     app = App()
     requested = app.node.try_get_context("environments")
-    environments = [e.strip() for e in str(requested).split(",") if e.strip()] if requested else None
+    environments = (
+        [e.strip() for e in str(requested).split(",") if e.strip()] if requested else None
+    )
     build_app(app, load_settings(environments=environments))
     app.synth()
 

@@ -58,12 +58,96 @@ class BuildSettings(_Settings):
     registry: RegistrySettings
 
 
+class InstanceVariantSettings(_Settings):
+    """Instance-backed capacity."""
+
+    instance_type: str
+    initial_instance_count: int = 1
+
+
+class ServerlessVariantSettings(_Settings):
+    """Serverless capacity."""
+
+    memory_size_in_mb: int
+    max_concurrency: int = 5
+
+
+class DeploymentSettings(_Settings):
+    """Blue/green traffic shifting; durations in seconds."""
+
+    type: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "ALL_AT_ONCE"
+    step_percent: int | None = None
+    wait_interval: int = 300
+    termination_wait: int = 300
+    maximum_execution_timeout: int = 3600
+
+
+class AutoscalingSettings(_Settings):
+    """Target tracking on invocations per instance; cooldowns in seconds."""
+
+    min_capacity: int
+    max_capacity: int
+    target_invocations_per_instance: int
+    scale_in_cooldown: int = 300
+    scale_out_cooldown: int = 60
+
+
+class DataCaptureSettings(_Settings):
+    """Share of requests and responses captured for monitoring."""
+
+    sampling_percentage: int = 100
+
+
+class VpcSettings(_Settings):
+    """Run the model's containers in these subnets and security groups."""
+
+    subnet_ids: list[str]
+    security_group_ids: list[str]
+
+
+class EndpointSettings(_Settings):
+    """The real-time endpoint. Ranges and combinations are checked by the constructs."""
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    variant: InstanceVariantSettings | ServerlessVariantSettings
+    volume_encryption: bool = True
+    network_isolation: bool = True
+    vpc: VpcSettings | None = None
+    deployment: DeploymentSettings = DeploymentSettings()
+    autoscaling: AutoscalingSettings | None = None
+    data_capture: DataCaptureSettings = DataCaptureSettings()
+
+
+class AlarmSettings(_Settings):
+    """When the endpoint is unhealthy (see `constructs_lib.endpoint_alarms`)."""
+
+    model_latency_p99_ms: int = 500
+    errors_5xx_per_minute: int = 1
+    errors_4xx_per_minute: int = 20
+    cpu_utilization_percent: int = 80
+    memory_utilization_percent: int = 80
+    evaluation_minutes: int = 3
+
+
+class MonitoringSettings(_Settings):
+    """Model Monitor data-quality schedule and drift alarms."""
+
+    schedule_expression: str = "cron(0 * ? * * *)"
+    instance_type: InstanceType = "ml.m5.large"
+    max_runtime: int = 3600
+    drift_features: list[str] = []
+    drift_threshold: float = 0.2
+
+
 class EnvironmentSettings(_Settings):
     """One deploy environment (`config/<name>.yaml`)."""
 
     account: AccountId
     region: Region
     removal_policy: Literal["retain", "destroy"] = "retain"
+    endpoint: EndpointSettings
+    alarms: AlarmSettings = AlarmSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
 
 class PromotionPin(_Settings):
@@ -90,11 +174,6 @@ class Settings(_Settings):
     def _pins_match(self) -> Settings:
         group = self.build.registry.model_package_group_name
         for env, pin in self.promotion.environments.items():
-            if env not in self.environments:
-                raise ValueError(
-                    f"{PROMOTION_FILE}: environments.{env}: no settings file config/{env}.yaml;"
-                    f" known environments: {sorted(self.environments)}"
-                )
             if pin.model_package_group != group:
                 raise ValueError(
                     f"{PROMOTION_FILE}: environments.{env}.model_package_group: got"
@@ -149,9 +228,7 @@ def load_manifest(path: Path) -> PromotionManifest:
     return parse(PromotionManifest, _read_yaml(path), path)
 
 
-def load_settings(
-    config_dir: Path = CONFIG_DIR, environments: list[str] | None = None
-) -> Settings:
+def load_settings(config_dir: Path = CONFIG_DIR, environments: list[str] | None = None) -> Settings:
     """Load build, environment and promotion settings from `config_dir`.
 
     `environments` limits the deploy environments loaded (default: every
@@ -169,11 +246,20 @@ def load_settings(
         )
     build = parse(BuildSettings, _read_yaml(config_dir / BUILD_FILE), config_dir / BUILD_FILE)
     envs = {
-        name: parse(EnvironmentSettings, _read_yaml(config_dir / f"{name}.yaml"),
-                    config_dir / f"{name}.yaml")
+        name: parse(
+            EnvironmentSettings,
+            _read_yaml(config_dir / f"{name}.yaml"),
+            config_dir / f"{name}.yaml",
+        )
         for name in wanted
     }
     manifest = load_manifest(config_dir / PROMOTION_FILE)
+    strays = sorted(set(manifest.environments) - set(known))
+    if strays:
+        raise ConfigurationError(
+            f"{config_dir / PROMOTION_FILE}: environments.{strays[0]}: no settings file"
+            f" config/{strays[0]}.yaml; known environments: {known}"
+        )
     manifest = PromotionManifest(
         environments={k: v for k, v in manifest.environments.items() if k in wanted}
     )

@@ -14,7 +14,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.registered_model import RegisteredModel
@@ -33,7 +33,8 @@ def has_nvme_storage(instance_type: str) -> bool:
 
 def _check_range(prop: str, value: float, low: float, high: float, unit: str = "") -> None:
     if not low <= value <= high:
-        raise ConfigurationError(f"{prop}: got {value}{unit}; allowed {low} to {high}{unit}")
+        shown = int(value) if float(value).is_integer() else value
+        raise ConfigurationError(f"{prop}: got {shown}{unit}; allowed {low} to {high}{unit}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,9 +262,7 @@ class RealtimeEndpoint(Construct):
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=self._blue_green(traffic_shift),
-                auto_rollback_configuration=sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-                    alarms=Lazy.any(_RollbackAlarms(self)),
-                ),
+                auto_rollback_configuration=Lazy.any(_RollbackAlarms(self)),
             ),
             retain_all_variant_properties=autoscaling is not None,
             exclude_retained_variant_properties=(
@@ -442,9 +441,11 @@ class _RollbackAlarms:
         self._endpoint = endpoint
 
     def produce(self) -> Any:
-        return [{"AlarmName": a.alarm_name} for a in self._endpoint.rollback_alarms] or None
+        alarms = [{"alarmName": a.alarm_name} for a in self._endpoint.rollback_alarms]
+        return {"alarms": alarms} if alarms else None
 
 
+@jsii.implements(IValidation)
 class _RollbackAlarmCount:
     """Synth-time check: SageMaker accepts 1 to 10 auto-rollback alarms."""
 

@@ -18,6 +18,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO_ROOT / ".build"
 
 
+def build_artifacts_bucket_name(settings: BuildSettings) -> str:
+    """The build artifact bucket's fixed name, so deploy accounts can name it."""
+    return f"mlops-artifacts-{settings.account}-{settings.region}"
+
+
+def build_key_alias() -> str:
+    """The build artifact key's alias."""
+    return "alias/mlops-build-artifacts"
+
+
 def removal_policy(setting: str) -> RemovalPolicy:
     """Map the `removal_policy` setting to CDK's enum."""
     return RemovalPolicy.RETAIN if setting == "retain" else RemovalPolicy.DESTROY
@@ -44,7 +54,13 @@ class BuildStack(Stack):
         reader_accounts = sorted(
             {e.account for e in deploy_environments.values()} - {settings.account}
         )
-        self.artifacts = ArtifactStore(self, "Artifacts", removal_policy=policy)
+        self.artifacts = ArtifactStore(
+            self,
+            "Artifacts",
+            removal_policy=policy,
+            bucket_name=build_artifacts_bucket_name(settings),
+            key_alias=build_key_alias(),
+        )
         self.registry = ModelRegistry(
             self,
             "Registry",

@@ -94,7 +94,9 @@ def test_noncurrent_expiration_is_configurable(stack):
         "AWS::S3::Bucket",
         {
             "LifecycleConfiguration": {
-                "Rules": [Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}})]
+                "Rules": [
+                    Match.object_like({"NoncurrentVersionExpiration": {"NoncurrentDays": 30}})
+                ]
             }
         },
     )

@@ -291,7 +291,10 @@ def test_grant_start_execution_names_the_pipeline(stack, store, code):
                 "Statement": [
                     {
                         "Effect": "Allow",
-                        "Action": ["sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"],
+                        "Action": [
+                            "sagemaker:DescribePipeline",
+                            "sagemaker:StartPipelineExecution",
+                        ],
                         "Resource": "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/p",
                     }
                 ]

@@ -1,0 +1,50 @@
+"""Builders shared by the serving-construct tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+
+from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.realtime_endpoint import DataCapture, InstanceVariant, RealtimeEndpoint
+from constructs_lib.registered_model import RegisteredModel
+
+PACKAGE_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/7"
+
+
+def build_bucket(stack: Any) -> s3.IBucket:
+    """The build account's artifact bucket as a deploy stack sees it."""
+    return s3.Bucket.from_bucket_attributes(
+        stack,
+        "BuildBucket",
+        bucket_name="mlops-artifacts-111111111111-eu-west-1",
+        encryption_key=kms.Key.from_key_arn(
+            stack, "BuildKey", "arn:aws:kms:eu-west-1:111111111111:key/*"
+        ),
+    )
+
+
+def model(stack: Any, **kwargs: Any) -> RegisteredModel:
+    kwargs.setdefault("model_package_arn", PACKAGE_ARN)
+    return RegisteredModel(
+        stack,
+        "Model",
+        artifact_bucket=build_bucket(stack),
+        artifact_prefix="pipelines/churn/",
+        **kwargs,
+    )
+
+
+def endpoint(stack: Any, **kwargs: Any) -> RealtimeEndpoint:
+    store = ArtifactStore(stack, "Store")
+    kwargs.setdefault("variant", InstanceVariant(instance_type="ml.m5.large"))
+    kwargs.setdefault(
+        "data_capture",
+        DataCapture(bucket=store.bucket, prefix="datacapture/churn", kms_key=store.key),
+    )
+    kwargs.setdefault("kms_key", store.key)
+    return RealtimeEndpoint(
+        stack, "Endpoint", endpoint_name="churn-test", model=model(stack), **kwargs
+    )
