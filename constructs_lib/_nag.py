@@ -8,7 +8,6 @@ from typing import Any
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import IConstruct
 
-
 READ_GRANT_FINDINGS = {
     "AwsSolutions-IAM5[Action::s3:GetObject*]": "bucket.grant_read: object, version and"
     " tagging reads, limited to one key prefix.",
