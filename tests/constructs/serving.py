@@ -15,7 +15,10 @@ PACKAGE_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/7"
 
 
 def build_bucket(stack: Any) -> s3.IBucket:
-    """The build account's artifact bucket as a deploy stack sees it."""
+    """The build account's artifact bucket as a deploy stack sees it (one per stack)."""
+    existing = stack.node.try_find_child("BuildBucket")
+    if existing is not None:
+        return existing  # type: ignore[no-any-return]
     return s3.Bucket.from_bucket_attributes(
         stack,
         "BuildBucket",
