@@ -51,5 +51,10 @@ bench: $(BIN)/.installed node_modules/.installed
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --no-header -q
 
+## promote: move ENV's pin to the version the environment before it serves (FROM=, DRY_RUN=1).
+promote: $(BIN)/.installed
+	@test -n "$(ENV)" || { echo "usage: make promote ENV=prod [FROM=staging] [DRY_RUN=1]"; exit 2; }
+	$(BIN)/python tools/promote.py --env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(DRY_RUN),--dry-run)
+
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -403,7 +403,7 @@ class SageMakerPipeline(Construct):
                 resources=[logs],
             )
         )
-        repositories = sorted(set(_ECR_IMAGE.findall(json.dumps(self.definition))))
+        repositories = self.image_repository_arns()
         if repositories:
             role.add_to_principal_policy(
                 iam.PolicyStatement(
@@ -412,16 +412,7 @@ class SageMakerPipeline(Construct):
                         "ecr:GetDownloadUrlForLayer",
                         "ecr:BatchCheckLayerAvailability",
                     ],
-                    resources=[
-                        stack.format_arn(
-                            service="ecr",
-                            account=account,
-                            region=region,
-                            resource="repository",
-                            resource_name=repo,
-                        )
-                        for account, region, repo in repositories
-                    ],
+                    resources=repositories,
                 )
             )
             role.add_to_principal_policy(
@@ -470,6 +461,24 @@ class SageMakerPipeline(Construct):
         for arn, reason in wildcard_arns.items():
             findings[wildcard_resource(self, arn)] = reason
         acknowledge(self.role, findings)
+
+    def image_repository_arns(self, step_type: str | None = None) -> list[str]:
+        """ECR repositories of the images the definition's steps use (of one step type,
+        e.g. `RegisterModel` for the inference image, when given)."""
+        steps = [
+            s for s in _all_steps(self.definition["Steps"]) if step_type in (None, s.get("Type"))
+        ]
+        stack = Stack.of(self)
+        return [
+            stack.format_arn(
+                service="ecr",
+                account=account,
+                region=region,
+                resource="repository",
+                resource_name=repo,
+            )
+            for account, region, repo in sorted(set(_ECR_IMAGE.findall(json.dumps(steps))))
+        ]
 
     # -- grants and metrics ----------------------------------------------------------
 

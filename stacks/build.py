@@ -90,6 +90,7 @@ class BuildStack(Stack):
             description="Preprocess, train, evaluate, baseline, quality gate, register",
         )
         self.registry.grant_register(self.pipeline.role)
+        self.inference_image_repositories = self.pipeline.image_repository_arns("RegisterModel")
         # Deploy accounts create models from registered packages: they read the model
         # artifacts and baselines the pipeline wrote (and decrypt them).
         for account in reader_accounts:

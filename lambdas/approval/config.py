@@ -124,8 +124,12 @@ def _api_url(raw: str) -> str:
 def load_config(env: Mapping[str, str]) -> Config:
     """Read and validate the settings from `env` (normally `os.environ`)."""
     group = _required(env, "MODEL_PACKAGE_GROUP_NAME")
-    _check(bool(_GROUP.match(group)), "MODEL_PACKAGE_GROUP_NAME", group,
-           "expected a model package group name (letters, digits, hyphens; 1-63)")
+    _check(
+        bool(_GROUP.match(group)),
+        "MODEL_PACKAGE_GROUP_NAME",
+        group,
+        "expected a model package group name (letters, digits, hyphens; 1-63)",
+    )
 
     policy = _required(env, "APPROVAL_POLICY")
     _check(policy in ("manual", "auto"), "APPROVAL_POLICY", policy, "allowed: manual, auto")
@@ -134,30 +138,50 @@ def load_config(env: Mapping[str, str]) -> Config:
     primary = _required(env, "PRIMARY_METRIC")
 
     topic = _required(env, "NOTIFICATION_TOPIC_ARN")
-    _check(topic.startswith("arn:") and ":sns:" in topic, "NOTIFICATION_TOPIC_ARN", topic,
-           "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+    _check(
+        topic.startswith("arn:") and ":sns:" in topic,
+        "NOTIFICATION_TOPIC_ARN",
+        topic,
+        "expected an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+    )
 
     queue = _required(env, "DEAD_LETTER_QUEUE_URL")
-    _check(urlsplit(queue).scheme == "https", "DEAD_LETTER_QUEUE_URL", queue,
-           "expected an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)")
+    _check(
+        urlsplit(queue).scheme == "https",
+        "DEAD_LETTER_QUEUE_URL",
+        queue,
+        "expected an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+    )
 
     repository = env.get("GITHUB_REPOSITORY", "").strip() or None
     secret = env.get("GITHUB_TOKEN_SECRET_ARN", "").strip() or None
     if repository is not None:
-        _check(bool(_REPOSITORY.match(repository)), "GITHUB_REPOSITORY", repository,
-               "expected owner/name, or empty for no repository")
+        _check(
+            bool(_REPOSITORY.match(repository)),
+            "GITHUB_REPOSITORY",
+            repository,
+            "expected owner/name, or empty for no repository",
+        )
         if secret is None:
             raise ConfigError(
                 "GITHUB_TOKEN_SECRET_ARN: required when GITHUB_REPOSITORY is set"
                 f" ({repository!r}); give the ARN of the secret holding the GitHub token"
             )
     if secret is not None:
-        _check(secret.startswith("arn:") and ":secretsmanager:" in secret,
-               "GITHUB_TOKEN_SECRET_ARN", secret, "expected a Secrets Manager secret ARN")
+        _check(
+            secret.startswith("arn:") and ":secretsmanager:" in secret,
+            "GITHUB_TOKEN_SECRET_ARN",
+            secret,
+            "expected a Secrets Manager secret ARN",
+        )
 
     branch = _optional(env, "GITHUB_BASE_BRANCH", "main")
-    _check(bool(_BRANCH.match(branch)) and ".." not in branch, "GITHUB_BASE_BRANCH", branch,
-           "expected a branch name, e.g. main")
+    _check(
+        bool(_BRANCH.match(branch)) and ".." not in branch,
+        "GITHUB_BASE_BRANCH",
+        branch,
+        "expected a branch name, e.g. main",
+    )
 
     manifest = _optional(env, "PROMOTION_MANIFEST_PATH", "config/promotion.yaml")
     _check(
@@ -168,8 +192,12 @@ def load_config(env: Mapping[str, str]) -> Config:
     )
 
     target = _optional(env, "PROMOTION_TARGET_ENVIRONMENT", "staging")
-    _check(bool(_ENVIRONMENT.match(target)), "PROMOTION_TARGET_ENVIRONMENT", target,
-           "expected an environment name from the manifest, e.g. staging")
+    _check(
+        bool(_ENVIRONMENT.match(target)),
+        "PROMOTION_TARGET_ENVIRONMENT",
+        target,
+        "expected an environment name from the manifest, e.g. staging",
+    )
 
     return Config(
         model_package_group_name=group,

@@ -1,0 +1,141 @@
+"""Settings: the shipped files load; every kind of bad input names file, key, value, rule."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from config.settings import CONFIG_DIR, load_manifest, load_settings
+from constructs_lib.errors import ConfigurationError
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, target, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_shipped_settings_load():
+    settings = load_settings()
+    assert set(settings.environments) == {"staging", "prod"}
+    assert settings.build.registry.model_package_group_name == "tabular-classifier"
+    assert settings.environments["prod"].removal_policy == "retain"
+    assert set(settings.promotion.environments) == {"staging", "prod"}
+
+
+def test_environment_subset(config_dir):
+    settings = load_settings(config_dir, ["staging"])
+    assert list(settings.environments) == ["staging"]
+    assert list(settings.promotion.environments) == ["staging"]
+
+
+def test_unknown_environment_lists_known_ones(config_dir):
+    with pytest.raises(
+        ConfigurationError, match=r"unknown environment\(s\) \['qa'\].*\['prod', 'staging'\]"
+    ):
+        load_settings(config_dir, ["qa"])
+
+
+def test_missing_settings_file(config_dir):
+    (config_dir / "build.yaml").unlink()
+    with pytest.raises(ConfigurationError, match=r"build.yaml: settings file not found"):
+        load_settings(config_dir)
+
+
+def test_malformed_yaml(config_dir):
+    (config_dir / "staging.yaml").write_text("account: [unclosed\n")
+    with pytest.raises(ConfigurationError, match=r"staging.yaml: not valid YAML"):
+        load_settings(config_dir)
+
+
+def test_top_level_must_be_a_mapping(config_dir):
+    (config_dir / "staging.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigurationError, match=r"staging.yaml: expected a mapping .* got list"):
+        load_settings(config_dir)
+
+
+def test_unknown_key_is_named_with_its_value(config_dir):
+    (config_dir / "prod.yaml").write_text(
+        (config_dir / "prod.yaml").read_text() + "instance_typo: ml.m5.large\n"
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"prod.yaml: instance_typo: unknown setting \(value 'ml.m5.large'\)",
+    ):
+        load_settings(config_dir)
+
+
+def test_bad_account_names_file_key_value_and_rule(config_dir):
+    edit(config_dir / "staging.yaml", '"222222222222"', '"2222"')
+    with pytest.raises(
+        ConfigurationError, match=r"staging.yaml: account: got '2222'; String should match pattern"
+    ):
+        load_settings(config_dir)
+
+
+def test_bad_removal_policy_lists_allowed_values(config_dir):
+    edit(config_dir / "prod.yaml", "removal_policy: retain", "removal_policy: keep")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"prod.yaml: removal_policy: got 'keep'; Input should be 'retain' or 'destroy'",
+    ):
+        load_settings(config_dir)
+
+
+def test_nested_key_is_spelled_in_full(config_dir):
+    edit(config_dir / "build.yaml", "model_quality_threshold: 0.9", "model_quality_threshold: 1.5")
+    with pytest.raises(
+        ConfigurationError, match=r"build.yaml: pipeline.model_quality_threshold: got 1.5"
+    ):
+        load_settings(config_dir)
+
+
+def test_missing_required_key(config_dir):
+    edit(config_dir / "staging.yaml", 'account: "222222222222"\n', "")
+    with pytest.raises(
+        ConfigurationError, match=r"staging.yaml: account: required setting is missing"
+    ):
+        load_settings(config_dir)
+
+
+@pytest.mark.parametrize("version", ["0", "-3", "'7'", "1.5"])
+def test_pin_must_be_a_positive_integer(config_dir, version):
+    path = config_dir / "promotion.yaml"
+    text = re.sub(r"(?m)^    version: .*$", f"    version: {version}", path.read_text(), count=1)
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=r"promotion.yaml: environments.staging.version"):
+        load_manifest(path)
+
+
+def test_pin_to_unknown_group(config_dir):
+    edit(
+        config_dir / "promotion.yaml",
+        "model_package_group: tabular-classifier",
+        "model_package_group: other",
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"model_package_group: got 'other'; the registry defines only 'tabular-classifier'",
+    ):
+        load_settings(config_dir)
+
+
+def test_pin_for_environment_without_settings(config_dir):
+    path = config_dir / "promotion.yaml"
+    path.write_text(
+        path.read_text() + "  qa:\n    model_package_group: tabular-classifier\n    version: 1\n"
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"environments.qa: no settings file config/qa.yaml"
+    ):
+        load_settings(config_dir)

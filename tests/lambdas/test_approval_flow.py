@@ -1,0 +1,449 @@
+"""End to end per approval status: moto registry, S3 reports, SNS, DLQ and a fake GitHub."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from approval_support import (
+    GROUP,
+    MANIFEST_PATH,
+    REPOSITORY,
+    TOKEN,
+    FakeGitHub,
+    LambdaContextStub,
+    Outputs,
+    Registry,
+    load_event,
+    package_event,
+    report,
+)
+from botocore.exceptions import ClientError
+
+from lambdas.approval import handler
+from lambdas.approval.config import Config
+from lambdas.approval.logic import Clients, process
+
+GOOD = report(accuracy=0.95, auc=0.96, f1=0.93)
+MakeConfig = Callable[..., Config]
+BRANCH_1 = f"promote/{GROUP}-v1-staging"
+
+
+@pytest.fixture
+def run(clients: Clients, sleeps: list[float]) -> Callable[[dict[str, Any], Config], Any]:
+    """Process one event like the handler does, with sleeps recorded instead of slept."""
+    return lambda event, config: process(event, config, clients, sleep=sleeps.append)
+
+
+# -- PendingManualApproval ----------------------------------------------------------------
+
+
+def test_manual_policy_publishes_summary_and_leaves_package_pending(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    champion = registry.add(report(accuracy=0.93, auc=0.95), status="Approved")
+    candidate = registry.add(GOOD)
+    result = run(package_event("pending.json", candidate), make_config(approval_policy="manual"))
+
+    assert result["action"] == "notified" and result["verdict"] == "approve"
+    assert registry.status(candidate) == ("PendingManualApproval", None)
+    (note,) = outputs.notifications()
+    assert note["Subject"] == f"{GROUP} v2 awaits approval (suggested: approve)"
+    message = note["Message"]
+    assert "Approval policy: manual" in message
+    assert "beats champion v1 (accuracy 0.95 vs 0.93)" in message
+    assert "accuracy                 0.9500  (minimum 0.9000)  ok" in message
+    assert "f1                       0.9300" in message
+    assert f"Champion: v1 accuracy 0.9300 ({champion})" in message
+    assert note["MessageAttributes"] == {
+        "kind": "candidate",
+        "verdict": "approve",
+        "model_package_group": GROUP,
+        "model_package_version": "2",
+    }
+    assert outputs.dead_letters() == []
+
+
+def test_auto_policy_approves_first_candidate_that_meets_thresholds(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(GOOD)
+    result = run(package_event("pending.json", candidate), make_config())
+    assert result["action"] == "approved"
+    assert registry.status(candidate) == (
+        "Approved",
+        "auto: meets every quality threshold; no approved champion in the group",
+    )
+    assert outputs.notifications() == []  # the Approved event that follows opens the PR
+
+
+def test_auto_policy_rejects_below_threshold_with_reason(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(report(accuracy=0.95, auc=0.871))
+    assert run(package_event("pending.json", candidate), make_config())["action"] == "rejected"
+    assert registry.status(candidate) == (
+        "Rejected",
+        "auto: below the quality bar: auc 0.871 < 0.9",
+    )
+    assert outputs.notifications() == []  # the Rejected event that follows notifies
+
+
+def test_auto_policy_approves_candidate_that_beats_the_champion(
+    run: Any, registry: Registry, make_config: MakeConfig
+) -> None:
+    registry.add(report(accuracy=0.91, auc=0.99), status="Approved")
+    registry.add(report(accuracy=0.99, auc=0.99), status="Rejected")  # not a champion
+    registry.add(report(accuracy=0.93, auc=0.95), status="Approved")  # latest approved: v3
+    candidate = registry.add(GOOD)
+    assert run(package_event("pending.json", candidate), make_config())["action"] == "approved"
+    status, description = registry.status(candidate)
+    assert status == "Approved"
+    assert description == (
+        "auto: meets every quality threshold and beats champion v3 (accuracy 0.95 vs 0.93)"
+    )
+
+
+def test_auto_policy_holds_and_notifies_when_champion_is_better(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    registry.add(report(accuracy=0.97, auc=0.97), status="Approved")
+    candidate = registry.add(GOOD)
+    result = run(package_event("pending.json", candidate), make_config())
+    assert (result["action"], result["verdict"]) == ("notified", "hold")
+    assert registry.status(candidate) == ("PendingManualApproval", None)
+    (note,) = outputs.notifications()
+    assert note["Subject"] == f"{GROUP} v2 needs a manual decision"
+    assert "does not beat champion v1 (accuracy 0.95 vs 0.97)" in note["Message"]
+
+
+def test_missing_evaluation_report_holds_for_a_person(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(None)  # registered with a report location, but no object
+    result = run(package_event("pending.json", candidate), make_config())
+    assert result["verdict"] == "hold" and "does not exist" in result["reason"]
+    assert registry.status(candidate)[0] == "PendingManualApproval"
+    assert "(unavailable: the report s3://" in outputs.notifications()[0]["Message"]
+
+
+def test_package_no_longer_pending_is_left_alone(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(report(accuracy=0.1, auc=0.1))
+    registry.set_status(candidate, "Approved", "approved by a reviewer")
+    result = run(package_event("pending.json", candidate), make_config())
+    assert result["action"] == "none"
+    assert registry.status(candidate) == ("Approved", "approved by a reviewer")
+    assert outputs.notifications() == [] and outputs.dead_letters() == []
+
+
+def test_duplicate_pending_event_acts_once(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(report(accuracy=0.95, auc=0.5))
+    event = package_event("pending.json", candidate)
+    assert run(event, make_config())["action"] == "rejected"
+    assert run(event, make_config())["action"] == "none"
+    assert registry.status(candidate)[0] == "Rejected"
+    assert outputs.notifications() == [] and outputs.dead_letters() == []
+
+
+def test_pending_package_edit_is_still_evaluated(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(GOOD)
+    event = package_event(
+        "pending.json", candidate, UpdatedModelPackageFields=["CustomerMetadataProperties"]
+    )
+    assert run(event, make_config(approval_policy="manual"))["action"] == "notified"
+    assert len(outputs.notifications()) == 1
+
+
+# -- Approved -----------------------------------------------------------------------------
+
+
+def test_approved_opens_one_pull_request_pinning_staging(
+    run: Any,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    arn = registry.add(GOOD, status="Approved")
+    event = package_event("approved.json", arn)
+    result = run(event, make_config())
+
+    url = f"https://github.com/{REPOSITORY}/pull/1"
+    assert result == {
+        "event_id": event["id"],
+        "action": "pull-request-opened",
+        "pull_request": url,
+        "branch": BRANCH_1,
+    }
+    repo = f"/repos/{REPOSITORY}"
+    assert [(r.method, r.path) for r in github.requests] == [
+        ("GET", f"{repo}/git/ref/heads/main"),
+        ("GET", f"{repo}/contents/{MANIFEST_PATH}"),
+        ("GET", f"{repo}/pulls"),
+        ("POST", f"{repo}/git/refs"),
+        ("PUT", f"{repo}/contents/{MANIFEST_PATH}"),
+        ("POST", f"{repo}/pulls"),
+    ]
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in github.requests)
+    assert github.requests[2].query == {
+        "head": f"example-org:{BRANCH_1}",
+        "base": "main",
+        "state": "open",
+    }
+    assert github.requests[3].body == {
+        "ref": f"refs/heads/{BRANCH_1}",
+        "sha": github.branches["main"],
+    }
+    put = github.requests[4].body
+    assert put["branch"] == BRANCH_1 and put["message"].startswith(f"Promote {GROUP} v1 to staging")
+    assert "    version: 1\n  prod:" in github.files[(BRANCH_1, MANIFEST_PATH)]
+    (pull,) = github.pulls
+    assert pull["title"] == f"Promote {GROUP} v1 to staging" and pull["base"] == "main"
+    assert f"`{arn}`" in pull["body"]
+    assert "| accuracy | 0.9500 | 0.9000 |" in pull["body"]
+    assert f"EventBridge event `{event['id']}`" in pull["body"]
+    assert outputs.notifications() == [] and outputs.dead_letters() == []
+
+
+def test_retried_approved_event_opens_no_second_branch_or_pull_request(
+    run: Any, registry: Registry, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    first = run(event, make_config())
+    second = run(event, make_config())
+    assert first["action"] == "pull-request-opened"
+    assert second["action"] == "pull-request-exists"
+    assert second["pull_request"] == first["pull_request"]
+    assert len(github.calls("POST", "/git/refs")) == 1
+    assert len(github.calls("POST", "/pulls")) == 1 and len(github.pulls) == 1
+
+
+def test_github_outage_is_retried_then_dead_lettered_without_raising(
+    run: Any,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+    sleeps: list[float],
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.fail("POST", "/pulls$", status=502, message="Server Error")
+    result = run(event, make_config())
+
+    assert result["action"] == "dead-lettered" and result["category"] == "github-unavailable"
+    assert len(github.calls("POST", "/pulls$")) == 4
+    assert sleeps == [1.0, 2.0, 4.0]
+    ((body, attributes),) = outputs.dead_letters()
+    assert body == event
+    assert attributes["category"] == "github-unavailable"
+    assert attributes["event_id"] == event["id"]
+    assert attributes["origin"] == "model-approval-function"
+    assert (
+        "POST /repos/example-org/mlops-models/pulls: HTTP 502 Server Error"
+        in (attributes["reason"])
+    )
+
+
+def test_redriven_event_after_outage_reuses_branch_and_commit(
+    run: Any, registry: Registry, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.fail("POST", "/pulls$", status=503, times=4)
+    assert run(event, make_config())["action"] == "dead-lettered"
+    result = run(event, make_config())  # replayed from the dead-letter queue
+    assert result["action"] == "pull-request-opened"
+    assert len(github.calls("PUT")) == 1  # the branch already had the change
+    assert len(github.pulls) == 1
+
+
+def test_manifest_already_pinning_the_version_needs_no_pull_request(
+    run: Any, registry: Registry, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    arn = registry.add(GOOD, status="Approved")
+    github.seed(
+        "main",
+        MANIFEST_PATH,
+        github.files[("main", MANIFEST_PATH)].replace("version: null", "version: 1", 1),
+    )
+    assert run(package_event("approved.json", arn), make_config())["action"] == "none"
+    assert github.calls("POST") == []
+
+
+def test_pull_request_says_when_metrics_are_unavailable(
+    run: Any, registry: Registry, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    arn = registry.add(None, status="Approved", with_report=False)
+    assert run(package_event("approved.json", arn), make_config())["action"] == (
+        "pull-request-opened"
+    )
+    assert "Metrics unavailable: the package has no ModelMetrics" in github.pulls[0]["body"]
+
+
+def test_secret_may_hold_json_with_the_token(
+    run: Any, clients: Clients, registry: Registry, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    secret = clients.secretsmanager.create_secret(
+        Name="github-app", SecretString=json.dumps({"token": TOKEN, "owner": "example-org"})
+    )["ARN"]
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    result = run(event, make_config(github_token_secret_arn=secret))
+    assert result["action"] == "pull-request-opened"
+
+
+def test_empty_secret_is_dead_lettered(
+    run: Any, clients: Clients, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    secret = clients.secretsmanager.create_secret(Name="empty", SecretString='{"token": ""}')["ARN"]
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    assert run(event, make_config(github_token_secret_arn=secret))["action"] == "dead-lettered"
+    ((_, attributes),) = outputs.dead_letters()
+    assert attributes["category"] == "promotion-failed"
+    assert "holds no GitHub token" in attributes["reason"]
+
+
+def test_target_environment_missing_from_manifest_is_dead_lettered(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    result = run(event, make_config(promotion_target_environment="qa"))
+    assert result["category"] == "promotion-failed"
+    assert "environment 'qa' is not in the promotion manifest" in result["reason"]
+    assert github.calls("POST") == []
+    assert len(outputs.dead_letters()) == 1
+
+
+def test_without_repository_the_instruction_goes_to_sns(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    arn = registry.add(GOOD, status="Approved")
+    config = make_config(github_repository=None, github_token_secret_arn=None)
+    assert run(package_event("approved.json", arn), config)["action"] == "instruction-published"
+    (note,) = outputs.notifications()
+    assert note["Subject"] == f"Promote {GROUP} v1 to staging"
+    assert "set environments.staging.version to 1 in config/promotion.yaml" in note["Message"]
+    assert "python tools/promote.py --env staging --version 1" in note["Message"]
+    assert note["MessageAttributes"]["kind"] == "promotion-instruction"
+    assert github.requests == []
+
+
+def test_approved_event_for_a_revoked_approval_does_nothing(
+    run: Any, registry: Registry, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    arn = registry.add(GOOD, status="Approved")
+    registry.set_status(arn, "Rejected", "revoked: data leak found")
+    assert run(package_event("approved.json", arn), make_config())["action"] == "none"
+    assert github.requests == []
+
+
+def test_metadata_update_of_an_approved_package_promotes_nothing(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    event = package_event("approved-lifecycle-update.json", registry.add(GOOD, status="Approved"))
+    assert run(event, make_config())["action"] == "none"
+    assert github.requests == [] and outputs.dead_letters() == []
+
+
+# -- Rejected -----------------------------------------------------------------------------
+
+
+def test_rejected_publishes_a_notice(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    arn = registry.add(report(accuracy=0.95, auc=0.871), status="Rejected")
+    assert run(package_event("rejected.json", arn), make_config())["action"] == "notified"
+    (note,) = outputs.notifications()
+    assert note["Subject"] == f"{GROUP} v1 was rejected"
+    assert "Reason: auto: below the quality bar: auc 0.871 < 0.9" in note["Message"]
+    assert note["MessageAttributes"]["kind"] == "rejected"
+
+
+# -- events that cannot be handled ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "category", "reason"),
+    [
+        (load_event("malformed-detail.json"), "malformed-event", "ModelPackageVersion"),
+        (load_event("training-job.json"), "foreign-event", "SageMaker Training Job"),
+        (
+            load_event("pending.json", ModelPackageGroupName="churn-model"),
+            "foreign-event",
+            "model package group 'churn-model' is not the configured 'tabular-classifier'",
+        ),
+        ({"hello": "world"}, "malformed-event", "not an EventBridge event"),
+    ],
+    ids=["malformed", "other-detail-type", "other-group", "not-eventbridge"],
+)
+def test_unhandled_events_are_dead_lettered_with_reason(
+    run: Any,
+    outputs: Outputs,
+    make_config: MakeConfig,
+    event: dict[str, Any],
+    category: str,
+    reason: str,
+) -> None:
+    result = run(event, make_config())
+    assert (result["action"], result["category"]) == ("dead-lettered", category)
+    ((body, attributes),) = outputs.dead_letters()
+    assert body == event
+    assert attributes["category"] == category and reason in attributes["reason"]
+    assert attributes.get("event_id") == event.get("id")
+    assert outputs.notifications() == []
+
+
+def test_aws_errors_propagate_for_lambda_to_retry(
+    run: Any, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    missing = "arn:aws:sagemaker:us-east-1:123456789012:model-package/tabular-classifier/41"
+    with pytest.raises(ClientError):
+        run(package_event("pending.json", missing), make_config())
+    assert outputs.dead_letters() == []  # the on-failure destination keeps it instead
+
+
+# -- through the Lambda handler --------------------------------------------------------------
+
+
+def test_handler_reads_settings_and_logs_the_event_id_on_every_line(
+    monkeypatch: pytest.MonkeyPatch,
+    registry: Registry,
+    outputs: Outputs,
+    make_config: MakeConfig,
+    log_lines: Callable[[], list[dict[str, Any]]],
+) -> None:
+    config = make_config(approval_policy="manual")
+    env = {
+        "MODEL_PACKAGE_GROUP_NAME": GROUP,
+        "APPROVAL_POLICY": "manual",
+        "QUALITY_THRESHOLDS": json.dumps(dict(config.quality_thresholds)),
+        "PRIMARY_METRIC": "accuracy",
+        "NOTIFICATION_TOPIC_ARN": config.notification_topic_arn,
+        "DEAD_LETTER_QUEUE_URL": config.dead_letter_queue_url,
+        "GITHUB_REPOSITORY": "",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    handler.reset()
+    try:
+        event = package_event("pending.json", registry.add(GOOD))
+        result = handler.lambda_handler(event, LambdaContextStub())
+        foreign = load_event("training-job.json")
+        assert handler.lambda_handler(foreign, LambdaContextStub())["action"] == "dead-lettered"
+    finally:
+        handler.reset()
+
+    assert result["action"] == "notified"
+    assert len(outputs.notifications()) == 1 and len(outputs.dead_letters()) == 1
+    lines = log_lines()
+    assert {line["event_id"] for line in lines} == {event["id"], foreign["id"]}
+    assert all(line["service"] == "model-approval" for line in lines)
+    assert any(line["message"] == "candidate evaluated" for line in lines)
+    dead = [line for line in lines if line["message"] == "event sent to the dead-letter queue"]
+    assert dead[0]["category"] == "foreign-event" and dead[0]["event_id"] == foreign["id"]
