@@ -43,6 +43,7 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
             pin=settings.promotion.environments.get(name),
             pipeline_prefix=build.pipeline.artifact_prefix,
             image_repository_arns=build.inference_image_repositories,
+            github=settings.build.github,
         )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks

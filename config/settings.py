@@ -47,6 +47,33 @@ class RegistrySettings(_Settings):
     description: str = ""
 
 
+class ApprovalSettings(_Settings):
+    """How the approval function judges a newly registered package."""
+
+    policy: Literal["manual", "auto"] = "manual"
+    thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]]
+    primary_metric: str
+
+
+class RetrainingSettings(_Settings):
+    """The scheduled retraining run (EventBridge Scheduler)."""
+
+    enabled: bool = False
+    schedule_expression: str = "cron(0 3 ? * MON *)"
+    parameters: dict[str, str] = {}
+
+
+class GitHubSettings(_Settings):
+    """The repository promotion PRs go to and GitHub Actions deploy from."""
+
+    repository: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
+    ]
+    base_branch: str = "main"
+    token_secret_name: str = "mlops/github-token"  # noqa: S105 (a secret name, not a secret)
+    deploy_branches: list[str] = ["main"]
+
+
 class BuildSettings(_Settings):
     """Where pipelines run and models are registered (`config/build.yaml`)."""
 
@@ -56,6 +83,10 @@ class BuildSettings(_Settings):
     noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
     pipeline: PipelineSettings
     registry: RegistrySettings
+    approval: ApprovalSettings
+    promotion_target: EnvironmentName = "staging"
+    retraining: RetrainingSettings = RetrainingSettings()
+    github: GitHubSettings | None = None
 
 
 class InstanceVariantSettings(_Settings):
@@ -172,6 +203,12 @@ class Settings(_Settings):
 
     @model_validator(mode="after")
     def _pins_match(self) -> Settings:
+        target = self.build.promotion_target
+        if target not in self.promotion.environments and self.environments.keys() >= {target}:
+            raise ValueError(
+                f"{BUILD_FILE}: promotion_target: got {target!r}, which has no pin in"
+                f" {PROMOTION_FILE}"
+            )
         group = self.build.registry.model_package_group_name
         for env, pin in self.promotion.environments.items():
             if pin.model_package_group != group:

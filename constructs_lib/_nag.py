@@ -62,3 +62,16 @@ def granted_wildcards(role: IConstruct) -> list[str]:
             if "*" in spelled and spelled != "*":
                 findings.append(f"AwsSolutions-IAM5[Resource::{spelled}]")
     return sorted(set(findings))
+
+
+def imported_key_findings(scope: IConstruct, bucket: Any) -> dict[str, str]:
+    """The IAM5 finding for a bucket's imported key known only as `key/*` (another
+    account's key, whose id this account cannot name), with the reason it is safe."""
+    key = bucket.encryption_key
+    if key is None or "*" not in key.key_arn:
+        return {}
+    return {
+        wildcard_resource(scope, key.key_arn): "The build account's key id is unknown in this"
+        " account; that account's key policy grants decrypt to this account only, and only"
+        " through S3 reads of its artifact bucket."
+    }

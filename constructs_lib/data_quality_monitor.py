@@ -17,7 +17,12 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from constructs_lib._nag import READ_GRANT_FINDINGS, acknowledge, wildcard_resource
+from constructs_lib._nag import (
+    READ_GRANT_FINDINGS,
+    acknowledge,
+    imported_key_findings,
+    wildcard_resource,
+)
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.images import model_monitor_image
 from constructs_lib.realtime_endpoint import RealtimeEndpoint
@@ -185,7 +190,7 @@ class DataQualityMonitor(Construct):
                 " are written per pipeline execution under the pipeline's prefix.",
                 wildcard_resource(self, logs): "Monitoring jobs log to"
                 " /aws/sagemaker/ProcessingJobs, one stream per job.",
-                **_key_wildcards(self, baseline_bucket),
+                **imported_key_findings(self, baseline_bucket),
             },
         )
 
@@ -300,13 +305,3 @@ class DataQualityMonitor(Construct):
             )
             for feature in features
         ]
-
-
-def _key_wildcards(scope: Construct, bucket: s3.IBucket) -> dict[str, str]:
-    key = bucket.encryption_key
-    if key is None or "*" not in key.key_arn:
-        return {}
-    return {
-        wildcard_resource(scope, key.key_arn): "The build account's key id is not known in"
-        " this account; its key policy grants decrypt to this account only."
-    }

@@ -12,7 +12,12 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from constructs_lib._nag import READ_GRANT_FINDINGS, acknowledge, wildcard_resource
+from constructs_lib._nag import (
+    READ_GRANT_FINDINGS,
+    acknowledge,
+    imported_key_findings,
+    wildcard_resource,
+)
 from constructs_lib.errors import ConfigurationError
 
 _PACKAGE_ARN = re.compile(
@@ -98,6 +103,7 @@ class RegisteredModel(Construct):
             " live under per-execution keys below the pipeline's prefix; the key is only"
             " known once the package exists.",
             **READ_GRANT_FINDINGS,
+            **imported_key_findings(self, artifact_bucket),
         }
         if image_repository_arns:
             self.role.add_to_principal_policy(

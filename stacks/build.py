@@ -6,11 +6,16 @@ from pathlib import Path
 
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.settings import BuildSettings, EnvironmentSettings
 from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.github_deploy_access import GitHubDeployAccess
+from constructs_lib.model_approval import ModelApproval
 from constructs_lib.model_registry import ModelRegistry
+from constructs_lib.pipeline_notifications import PipelineNotifications
+from constructs_lib.retraining_schedule import RetrainingSchedule
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
 from pipelines.tabular_classifier import pipeline as reference_pipeline
 
@@ -90,10 +95,56 @@ class BuildStack(Stack):
             description="Preprocess, train, evaluate, baseline, quality gate, register",
         )
         self.registry.grant_register(self.pipeline.role)
+        self._automate(settings)
         self.inference_image_repositories = self.pipeline.image_repository_arns("RegisterModel")
         # Deploy accounts create models from registered packages: they read the model
         # artifacts and baselines the pipeline wrote (and decrypt them).
         for account in reader_accounts:
             self.artifacts.grant_read(
                 iam.AccountPrincipal(account), f"{self.pipeline.artifact_prefix}*"
+            )
+
+    def _automate(self, settings: BuildSettings) -> None:
+        """Approval, failure notifications, retraining and GitHub access."""
+        key = self.artifacts.key
+        self.topic = sns.Topic(
+            self,
+            "Notifications",
+            display_name="SageMaker MLOps: approvals, promotions and pipeline failures",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        github = settings.github
+        self.approval = ModelApproval(
+            self,
+            "Approval",
+            registry=self.registry,
+            artifacts=self.artifacts,
+            evaluation_prefix=self.pipeline.artifact_prefix,
+            topic=self.topic,
+            key=key,
+            policy=settings.approval.policy,
+            thresholds=settings.approval.thresholds,
+            primary_metric=settings.approval.primary_metric,
+            target_environment=settings.promotion_target,
+            github_repository=github.repository if github else None,
+            github_base_branch=github.base_branch if github else "main",
+            github_token_secret_name=github.token_secret_name if github else None,
+        )
+        self.failures = PipelineNotifications(
+            self, "PipelineFailures", pipeline=self.pipeline, topic=self.topic, topic_key=key
+        )
+        retraining = settings.retraining
+        self.retraining = RetrainingSchedule(
+            self,
+            "Retraining",
+            pipeline=self.pipeline,
+            key=key,
+            schedule_expression=retraining.schedule_expression,
+            parameters=retraining.parameters,
+            enabled=retraining.enabled,
+        )
+        if github:
+            self.github = GitHubDeployAccess(
+                self, "GitHub", repository=github.repository, branches=github.deploy_branches
             )

@@ -14,6 +14,7 @@ from config.settings import (
     BuildSettings,
     EndpointSettings,
     EnvironmentSettings,
+    GitHubSettings,
     PromotionPin,
     ServerlessVariantSettings,
 )
@@ -21,6 +22,7 @@ from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
 from constructs_lib.errors import ConfigurationError
+from constructs_lib.github_deploy_access import GitHubDeployAccess
 from constructs_lib.realtime_endpoint import (
     Autoscaling,
     DataCapture,
@@ -51,6 +53,7 @@ class DeployStack(Stack):
         pin: PromotionPin | None,
         pipeline_prefix: str,
         image_repository_arns: list[str],
+        github: GitHubSettings | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -63,6 +66,12 @@ class DeployStack(Stack):
             self, "Artifacts", removal_policy=removal_policy(settings.removal_policy)
         )
         self.model_package_arn: str | None = None
+        if github is not None:
+            # Only jobs running in the GitHub environment of the same name may deploy
+            # here; give that environment required reviewers for prod.
+            self.github = GitHubDeployAccess(
+                self, "GitHub", repository=github.repository, branches=[], environments=[name]
+            )
         if pin is None or pin.version is None:
             CfnOutput(self, "ServedModel", value="none: no version pinned in promotion.yaml")
             return

@@ -1,0 +1,142 @@
+"""`GitHubDeployAccess`: let GitHub Actions deploy with short-lived credentials (OIDC)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from constructs_lib._nag import acknowledge, wildcard_resource
+from constructs_lib.errors import ConfigurationError
+
+GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
+_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_REF = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+
+
+class GitHubDeployAccess(Construct):
+    """GitHub's OIDC provider and two roles GitHub Actions can assume in this account.
+
+    - `deploy_role`: only from `repository` on `branches` or in `environments` (the
+      GitHub environments that carry required reviewers); it may only assume the CDK
+      bootstrap roles (deploy, file publishing, lookup) of this account and region.
+    - `diff_role`: only from pull requests of `repository`; it may only assume the CDK
+      lookup role and read CloudFormation stacks, so `cdk diff` works and a pull
+      request can change nothing.
+
+    No static keys anywhere: workflows ask for `id-token: write` and use
+    `aws-actions/configure-aws-credentials` with the role ARN.
+
+    Example::
+
+        GitHubDeployAccess(stack, "GitHub", repository="my-org/ml-platform",
+                           environments=["prod"], branches=["main"])
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        repository: str,
+        branches: Sequence[str] = ("main",),
+        environments: Sequence[str] = (),
+        existing_provider_arn: str | None = None,
+        cdk_qualifier: str = "hnb659fds",
+        max_session: Duration | None = None,
+    ) -> None:
+        """Create (or reuse) the provider and the two roles.
+
+        :param repository: `owner/name`.
+        :param branches: branches whose workflows may deploy. Default `main`.
+        :param environments: GitHub environments whose jobs may deploy. Default none.
+        :param existing_provider_arn: an account has one GitHub provider; pass its ARN
+            when another stack created it. Default: create it here. (Either this or a
+            new provider, never both.)
+        :param cdk_qualifier: the CDK bootstrap qualifier. Default `hnb659fds`.
+        :param max_session: default 1 hour.
+        """
+        super().__init__(scope, construct_id)
+        if not _REPOSITORY.match(repository):
+            raise ConfigurationError(f"github.repository: got {repository!r}; expected owner/name")
+        bad = [r for r in (*branches, *environments) if not _REF.match(r)]
+        if bad:
+            raise ConfigurationError(
+                f"github.branches/environments: got {bad}; use letters, digits, '.', '_', '-', '/'"
+            )
+        if not branches and not environments:
+            raise ConfigurationError(
+                "github.branches/environments: both empty; nothing could ever deploy"
+            )
+        stack = Stack.of(self)
+        if existing_provider_arn:
+            provider_arn = existing_provider_arn
+        else:
+            provider = iam.OidcProviderNative(
+                self, "Provider", url=GITHUB_OIDC_URL, client_ids=["sts.amazonaws.com"]
+            )
+            provider_arn = provider.oidc_provider_arn
+        self.provider_arn = provider_arn
+        claim = GITHUB_OIDC_URL.removeprefix("https://")
+        deploy_subjects = [f"repo:{repository}:ref:refs/heads/{b}" for b in branches] + [
+            f"repo:{repository}:environment:{e}" for e in environments
+        ]
+
+        def github_principal(subjects: list[str]) -> iam.WebIdentityPrincipal:
+            return iam.WebIdentityPrincipal(
+                provider_arn,
+                conditions={
+                    "StringEquals": {f"{claim}:aud": "sts.amazonaws.com"},
+                    "ForAnyValue:StringLike": {f"{claim}:sub": subjects},
+                },
+            )
+
+        session = max_session or Duration.hours(1)
+        self.deploy_role = iam.Role(
+            self,
+            "DeployRole",
+            assumed_by=github_principal(deploy_subjects),
+            description=f"GitHub Actions deploys of {repository}",
+            max_session_duration=session,
+        )
+        bootstrap = [
+            stack.format_arn(
+                service="iam",
+                region="",
+                resource="role",
+                resource_name=f"cdk-{cdk_qualifier}-{kind}-role-{stack.account}-{stack.region}",
+            )
+            for kind in ("deploy", "file-publishing", "image-publishing", "lookup")
+        ]
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=bootstrap)
+        )
+        self.diff_role = iam.Role(
+            self,
+            "DiffRole",
+            assumed_by=github_principal([f"repo:{repository}:pull_request"]),
+            description=f"GitHub Actions cdk diff for pull requests of {repository}",
+            max_session_duration=session,
+        )
+        self.diff_role.add_to_policy(
+            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[bootstrap[-1]])
+        )
+        stacks = stack.format_arn(
+            service="cloudformation", resource="stack", resource_name="mlops-*"
+        )
+        self.diff_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudformation:DescribeStacks", "cloudformation:GetTemplate"],
+                resources=[stacks],
+            )
+        )
+        acknowledge(
+            self.diff_role,
+            {
+                wildcard_resource(self, stacks): "Reads the app's own stacks (named mlops-*)"
+                " and their stack ids, which CloudFormation appends after the name.",
+            },
+        )

@@ -1,0 +1,89 @@
+"""`PipelineNotifications`: tell people when a pipeline execution fails or is stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from constructs_lib._queues import dead_letter_queue
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+
+EXECUTION_STATUSES = ("Executing", "Stopping", "Stopped", "Failed", "Succeeded")
+
+
+class PipelineNotifications(Construct):
+    """An EventBridge rule that publishes failed or stopped executions to an SNS topic.
+
+    Matches "SageMaker Model Building Pipeline Execution Status Change" events of
+    `pipeline` whose `currentPipelineExecutionStatus` is in `statuses`, and publishes a
+    one-line summary plus the execution ARN. The target retries and dead-letters to a
+    KMS-encrypted queue. `topic_key` must be the topic's key: EventBridge is allowed
+    to use it to publish.
+
+    Example::
+
+        PipelineNotifications(stack, "Failures", pipeline=pipeline, topic=topic,
+                              topic_key=key)
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline: SageMakerPipeline,
+        topic: sns.ITopic,
+        topic_key: kms.IKey,
+        statuses: Sequence[str] = ("Failed", "Stopped"),
+    ) -> None:
+        """Create the rule, its target and its dead-letter queue.
+
+        :param statuses: default Failed and Stopped; any of Executing, Stopping,
+            Stopped, Failed, Succeeded.
+        """
+        super().__init__(scope, construct_id)
+        unknown = [s for s in statuses if s not in EXECUTION_STATUSES]
+        if unknown or not statuses:
+            raise ConfigurationError(
+                f"PipelineNotifications statuses: got {list(statuses)}; allowed a non-empty"
+                f" subset of {list(EXECUTION_STATUSES)}"
+            )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", topic_key)
+        topic_key.grant(
+            iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description=f"{'/'.join(statuses)} executions of pipeline {pipeline.pipeline_name}",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Building Pipeline Execution Status Change"],
+                detail={
+                    "pipelineArn": [pipeline.pipeline_arn],
+                    "currentPipelineExecutionStatus": list(statuses),
+                },
+            ),
+        )
+        self.rule.add_target(
+            targets.SnsTopic(
+                topic,
+                message=events.RuleTargetInput.from_text(
+                    f"SageMaker pipeline {pipeline.pipeline_name}: execution"
+                    f" {events.EventField.from_path('$.detail.pipelineExecutionArn')} is"
+                    f" {events.EventField.from_path('$.detail.currentPipelineExecutionStatus')}"
+                    f" (event {events.EventField.event_id})"
+                ),
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=8,
+                max_event_age=Duration.hours(6),
+            )
+        )

@@ -1,0 +1,118 @@
+"""`RetrainingSchedule`: start a pipeline on a schedule (EventBridge Scheduler)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from constructs_lib._nag import acknowledge
+from constructs_lib._queues import dead_letter_queue
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+
+_EXPRESSION = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+
+
+class RetrainingSchedule(Construct):
+    """Start `pipeline` with `parameters` on `schedule_expression`, or not at all.
+
+    Uses an `AWS::Scheduler::Schedule` with a role allowed only to start this pipeline,
+    a retry policy, a maximum event age and a KMS-encrypted dead-letter queue. With
+    `enabled=False` the schedule exists but is disabled, so turning retraining on or off
+    is a one-line settings change that `cdk diff` shows as such.
+
+    Example::
+
+        RetrainingSchedule(stack, "Weekly", pipeline=pipeline, key=key,
+                           schedule_expression="cron(0 3 ? * MON *)",
+                           parameters={"ModelApprovalStatus": "PendingManualApproval"})
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline: SageMakerPipeline,
+        key: kms.IKey,
+        schedule_expression: str,
+        parameters: Mapping[str, str] | None = None,
+        enabled: bool = True,
+        timezone: str = "UTC",
+    ) -> None:
+        """Create the schedule, its role and its dead-letter queue.
+
+        :param schedule_expression: `cron(...)` or `rate(N unit)`.
+        :param parameters: pipeline parameter name -> value; names must be declared by
+            the definition. Default none: the definition's defaults apply.
+        :param enabled: default True.
+        :param timezone: default UTC.
+        """
+        super().__init__(scope, construct_id)
+        if not _EXPRESSION.match(schedule_expression):
+            raise ConfigurationError(
+                f"retraining.schedule_expression: got {schedule_expression!r}; expected"
+                " cron(...) or rate(N minutes|hours|days)"
+            )
+        declared = {p.get("Name") for p in pipeline.definition.get("Parameters", [])}
+        unknown = sorted(set(parameters or {}) - declared)
+        if unknown:
+            raise ConfigurationError(
+                f"retraining.parameters: got {unknown}, not parameters of pipeline"
+                f" {pipeline.pipeline_name}; declared: {sorted(n for n in declared if n)}"
+            )
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            ),
+            description=f"Starts SageMaker pipeline {pipeline.pipeline_name} on a schedule",
+        )
+        pipeline.grant_start_execution(self.role)
+        self.dead_letter_queue.grant_send_messages(self.role)
+        acknowledge(
+            self.role,
+            {
+                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Sending to the encrypted"
+                " dead-letter queue needs data keys of its one key.",
+                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "Granted with the queue's key only.",
+            },
+        )
+        self.resource = scheduler.CfnSchedule(
+            self,
+            "Resource",
+            description=f"Retrain with pipeline {pipeline.pipeline_name}",
+            schedule_expression=schedule_expression,
+            schedule_expression_timezone=timezone,
+            state="ENABLED" if enabled else "DISABLED",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=pipeline.pipeline_arn,
+                role_arn=self.role.role_arn,
+                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[
+                        scheduler.CfnSchedule.SageMakerPipelineParameterProperty(
+                            name=name, value=value
+                        )
+                        for name, value in sorted((parameters or {}).items())
+                    ]
+                    or None
+                ),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=10,
+                    maximum_event_age_in_seconds=int(Duration.hours(6).to_seconds()),
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(
+                    arn=self.dead_letter_queue.queue_arn
+                ),
+            ),
+        )
