@@ -1,0 +1,111 @@
+"""The build stack as synthesized: definition, pipeline role, registry, artifact store."""
+
+from __future__ import annotations
+
+import json
+
+from constructs_lib import placeholders
+from tests.app.conftest import BUILD
+from tests.support.definition_checks import (
+    check_api_shapes,
+    check_no_tokens,
+    check_schema,
+    require_schema,
+)
+
+DEPLOY_ACCOUNTS = {"222222222222", "333333333333"}
+
+
+def test_definition_is_inline_and_holds_no_token_or_placeholder(synthesized):
+    pipeline = synthesized.only(BUILD, "AWS::SageMaker::Pipeline")
+    raw = json.dumps(pipeline["Properties"]["PipelineDefinition"])
+    assert check_no_tokens(raw) == []
+    text = synthesized.definition_text()
+    assert check_no_tokens(text) == []
+    assert placeholders.any_left(text) == []
+    assert "mlops-artifacts-111111111111-eu-west-1" in text
+    assert "cdk-hnb659fds-assets-111111111111-eu-west-1" in text
+
+
+def test_definition_steps_match_sagemaker_api_shapes(synthesized):
+    assert check_api_shapes(synthesized.definition()) == []
+
+
+def test_definition_matches_public_schema(synthesized):
+    schema = require_schema()
+    assert check_schema(synthesized.definition(), schema) == []
+
+
+def test_quality_gate_reads_the_metric_the_evaluate_script_writes(synthesized, local_pipeline_run):
+    """The JsonGet path in the deployed definition resolves in a real evaluation.json."""
+    steps = {s["Name"]: s for s in synthesized.definition()["Steps"]}
+    gates = [s for s in steps.values() if s["Type"] == "Condition"]
+    (gate,) = gates
+    (condition,) = gate["Arguments"]["Conditions"]
+    json_get = next(
+        side["Std:JsonGet"]
+        for side in (condition["LeftValue"], condition["RightValue"])
+        if isinstance(side, dict) and "Std:JsonGet" in side
+    )
+    report = json.loads(local_pipeline_run.evaluation_json.read_text())
+    value = report
+    for key in json_get["Path"].split("."):
+        value = value[key]
+    assert isinstance(value, float)
+    assert 0.5 < value <= 1.0
+    # ... and the property file it names is the Evaluate step's evaluation.json.
+    property_file = json_get["PropertyFile"]["Get"].split(".")
+    evaluate = steps[property_file[1]]
+    (declared,) = [
+        f for f in evaluate["PropertyFiles"] if f["PropertyFileName"] == property_file[-1]
+    ]
+    assert declared["FilePath"] == "evaluation.json"
+
+
+def test_pipeline_role_is_scoped(synthesized):
+    policies = synthesized.resources(BUILD, "AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("PipelineRoleDefaultPolicy")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    text = json.dumps(statements)
+    assert "processing-job/pipelines-*" in text
+    assert "training-job/pipelines-*" in text
+    assert "model-package/tabular-classifier/*" in text
+    (passrole,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert passrole["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+    assert passrole["Resource"]["Fn::GetAtt"][0].startswith("PipelineRole")
+    roles = synthesized.resources(BUILD, "AWS::IAM::Role")
+    assert all(
+        "ManagedPolicyArns" not in r["Properties"] or "FullAccess" not in json.dumps(r)
+        for r in roles.values()
+    )
+
+
+def test_registry_is_readable_from_deploy_accounts_only(synthesized):
+    group = synthesized.only(BUILD, "AWS::SageMaker::ModelPackageGroup")
+    policy = json.dumps(group["Properties"]["ModelPackageGroupPolicy"])
+    for account in DEPLOY_ACCOUNTS:
+        assert account in policy
+    assert "UpdateModelPackage" not in policy
+
+
+def test_build_artifacts_readable_cross_account_under_pipeline_prefix(synthesized):
+    policies = synthesized.resources(BUILD, "AWS::S3::BucketPolicy")
+    text = json.dumps(policies)
+    for account in DEPLOY_ACCOUNTS:
+        assert f"arn:aws:iam::{account}:root" in text
+    assert "pipelines/tabular-classifier/*" in text
+    keys = json.dumps(synthesized.resources(BUILD, "AWS::KMS::Key"))
+    for account in DEPLOY_ACCOUNTS:
+        assert account in keys
+
+
+def test_artifact_store_fixed_name_and_retained_in_build(synthesized):
+    bucket = [
+        b
+        for b in synthesized.resources(BUILD, "AWS::S3::Bucket").values()
+        if b["Properties"].get("BucketName") == "mlops-artifacts-111111111111-eu-west-1"
+    ]
+    assert len(bucket) == 1
+    assert bucket[0]["DeletionPolicy"] == "Retain"
