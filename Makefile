@@ -28,7 +28,7 @@ node_modules/.installed: package-lock.json $(BIN)/.installed
 
 ## synth: write every stack of the reference app to cdk.out/ with the pinned CDK CLI.
 synth: $(BIN)/.installed node_modules/.installed
-	$(CDK) synth --all --quiet --no-notices --output cdk.out
+	$(CDK) synth --quiet --no-notices --output cdk.out
 
 ## test: lint, type-check, then the whole test suite.
 test: lint typecheck unit
@@ -57,4 +57,4 @@ promote: $(BIN)/.installed
 	$(BIN)/python tools/promote.py --env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(DRY_RUN),--dry-run)
 
 clean:
-	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -47,6 +47,8 @@ class GitHubDeployAccess(Construct):
         existing_provider_arn: str | None = None,
         cdk_qualifier: str = "hnb659fds",
         max_session: Duration | None = None,
+        role_name_prefix: str = "mlops-github",
+        stack_name_prefix: str = "mlops-",
     ) -> None:
         """Create (or reuse) the provider and the two roles.
 
@@ -58,6 +60,10 @@ class GitHubDeployAccess(Construct):
             new provider, never both.)
         :param cdk_qualifier: the CDK bootstrap qualifier. Default `hnb659fds`.
         :param max_session: default 1 hour.
+        :param role_name_prefix: the roles are named `<prefix>-deploy` and `<prefix>-diff`
+            so workflows can name them. Default `mlops-github`.
+        :param stack_name_prefix: the diff role reads stacks whose names start with it.
+            Default `mlops-`.
         """
         super().__init__(scope, construct_id)
         if not _REPOSITORY.match(repository):
@@ -99,6 +105,7 @@ class GitHubDeployAccess(Construct):
             self,
             "DeployRole",
             assumed_by=github_principal(deploy_subjects),
+            role_name=f"{role_name_prefix}-deploy",
             description=f"GitHub Actions deploys of {repository}",
             max_session_duration=session,
         )
@@ -118,6 +125,7 @@ class GitHubDeployAccess(Construct):
             self,
             "DiffRole",
             assumed_by=github_principal([f"repo:{repository}:pull_request"]),
+            role_name=f"{role_name_prefix}-diff",
             description=f"GitHub Actions cdk diff for pull requests of {repository}",
             max_session_duration=session,
         )
@@ -125,7 +133,7 @@ class GitHubDeployAccess(Construct):
             iam.PolicyStatement(actions=["sts:AssumeRole"], resources=[bootstrap[-1]])
         )
         stacks = stack.format_arn(
-            service="cloudformation", resource="stack", resource_name="mlops-*"
+            service="cloudformation", resource="stack", resource_name=f"{stack_name_prefix}*"
         )
         self.diff_role.add_to_policy(
             iam.PolicyStatement(
@@ -136,7 +144,7 @@ class GitHubDeployAccess(Construct):
         acknowledge(
             self.diff_role,
             {
-                wildcard_resource(self, stacks): "Reads the app's own stacks (named mlops-*)"
+                wildcard_resource(self, stacks): "Reads the app's own stacks (by name prefix)"
                 " and their stack ids, which CloudFormation appends after the name.",
             },
         )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import json
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
@@ -21,6 +25,7 @@ from pipelines.tabular_classifier import pipeline as reference_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO_ROOT / ".build"
+PIPELINE_CODE = Path(reference_pipeline.__file__).resolve().parent
 
 
 def build_artifacts_bucket_name(settings: BuildSettings) -> str:
@@ -31,6 +36,36 @@ def build_artifacts_bucket_name(settings: BuildSettings) -> str:
 def build_key_alias() -> str:
     """The build artifact key's alias."""
     return "alias/mlops-build-artifacts"
+
+
+def cached_definition(cache_dir: Path, **arguments: Any) -> dict[str, Any]:
+    """The reference pipeline's definition, built with the SageMaker SDK once per input.
+
+    Importing the SDK and building the definition takes most of a synth, yet its output
+    depends only on the pipeline's code, the SDK's version and these arguments: the
+    result is kept in `.build/` under a key of exactly those, so a warm synth skips
+    the SDK and any change to them builds afresh. `make clean` empties the cache.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(PIPELINE_CODE.rglob("*.py")):
+        digest.update(path.relative_to(PIPELINE_CODE).as_posix().encode())
+        digest.update(path.read_bytes())
+    digest.update(importlib.metadata.version("sagemaker").encode())
+    digest.update(json.dumps(arguments, sort_keys=True).encode())
+    cached = cache_dir / f"definition-{digest.hexdigest()[:24]}.json"
+    if cached.is_file():
+        loaded: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
+        return loaded
+    definition: dict[str, Any] = json.loads(
+        reference_pipeline.build_pipeline(**arguments).definition()
+    )
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for stale in cache_dir.glob("definition-*.json"):
+        stale.unlink()
+    partial = cached.with_suffix(".tmp")
+    partial.write_text(json.dumps(definition, indent=1), encoding="utf-8")
+    partial.replace(cached)
+    return definition
 
 
 def removal_policy(setting: str) -> RemovalPolicy:
@@ -75,7 +110,8 @@ class BuildStack(Stack):
             removal_policy=policy,
         )
         pipeline_settings = settings.pipeline
-        definition = reference_pipeline.build_pipeline(
+        definition = cached_definition(
+            BUILD_DIR / pipeline_settings.name,
             pipeline_name=pipeline_settings.name,
             model_package_group_name=settings.registry.model_package_group_name,
             region=settings.region,
