@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """The reference app: one build stack, and one deploy stack per environment.
 
-`cdk synth` builds every stack; `-c environments=staging` limits the deploy stacks.
+`cdk synth` builds every stack; `-c environments=staging` limits the deploy stacks and
+`-c config_dir=path` reads settings from another folder.
 Settings come from `config/`; configuration errors print one message and exit 1.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from aws_cdk import App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from config.settings import Settings, load_settings
+from config.settings import CONFIG_DIR, Settings, load_settings
 from constructs_lib.errors import ConfigurationError
 from stacks.build import BuildStack
 from stacks.deploy import DeployStack
@@ -55,7 +57,9 @@ def main() -> None:
     environments = (
         [e.strip() for e in str(requested).split(",") if e.strip()] if requested else None
     )
-    build_app(app, load_settings(environments=environments))
+    config_dir = app.node.try_get_context("config_dir")
+    settings = load_settings(Path(config_dir) if config_dir else CONFIG_DIR, environments)
+    build_app(app, settings)
     app.synth()
 
 

@@ -273,3 +273,13 @@ def test_bad_monitoring_schedule_names_file_and_key():
         match=r"config/staging.yaml: monitoring.schedule_expression: got 'daily'",
     ):
         deploy("staging", monitoring={"schedule_expression": "daily"})
+
+
+def test_sampling_outside_range_names_file_and_key():
+    from config.settings import DataCaptureSettings
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"config/staging.yaml: endpoint.data_capture.sampling_percentage: got 150%; allowed 0 to 100%",
+    ):
+        deploy("staging", endpoint={"data_capture": DataCaptureSettings(sampling_percentage=150)})
