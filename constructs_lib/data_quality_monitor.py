@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,6 +17,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from constructs_lib._logs import allow_sagemaker_logs
 from constructs_lib._nag import (
     READ_GRANT_FINDINGS,
     acknowledge,
@@ -150,18 +151,7 @@ class DataQualityMonitor(Construct):
         if kms_key is not None:
             kms_key.grant_encrypt_decrypt(self.role)
             kms_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
-        logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/ProcessingJobs*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[logs],
-            )
-        )
+        logs = allow_sagemaker_logs(self.role, "/aws/sagemaker/ProcessingJobs*")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],

@@ -6,12 +6,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Stack, Token
+from aws_cdk import Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from constructs_lib._logs import allow_sagemaker_logs
 from constructs_lib._nag import (
     READ_GRANT_FINDINGS,
     acknowledge,
@@ -119,18 +120,7 @@ class RegisteredModel(Construct):
                 "ecr:GetAuthorizationToken has no resource-level permissions; pulls are"
                 " limited to the listed repositories."
             )
-        logs = Stack.of(self).format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/Endpoints/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[logs],
-            )
-        )
+        logs = allow_sagemaker_logs(self.role, "/aws/sagemaker/Endpoints/*")
         findings[wildcard_resource(self, logs)] = (
             "Endpoint containers log to /aws/sagemaker/Endpoints/<endpoint name>, one"
             " stream per instance."

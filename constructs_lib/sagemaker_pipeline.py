@@ -20,6 +20,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from constructs_lib import placeholders
+from constructs_lib._logs import allow_sagemaker_logs
 from constructs_lib._nag import acknowledge, granted_wildcards, wildcard_resource
 from constructs_lib.errors import ConfigurationError
 
@@ -387,21 +388,10 @@ class SageMakerPipeline(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             )
         )
-        logs = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws/sagemaker/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        logs = allow_sagemaker_logs(role, "/aws/sagemaker/*")
         wildcards[logs] = (
             "SageMaker jobs write to /aws/sagemaker/ProcessingJobs and /TrainingJobs log"
             " groups, one stream per job."
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[logs],
-            )
         )
         repositories = self.image_repository_arns()
         if repositories:
