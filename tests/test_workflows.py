@@ -48,7 +48,9 @@ def test_workflow_uses_oidc_and_no_static_keys(path):
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_names_make_targets_and_stacks_that_exist(path):
     lines = run_lines(load(path))
-    targets = {t for line in lines for t in re.findall(r"\bmake ([a-z ]+)", line) for t in t.split()}
+    targets = {
+        t for line in lines for t in re.findall(r"\bmake ([a-z ]+)", line) for t in t.split()
+    }
     assert targets and targets <= make_targets()
     stacks = {s for line in lines for s in re.findall(r"\bmlops-[a-z]+", line)}
     stacks |= set(re.findall(r"stack: (mlops-[a-z]+)", path.read_text()))
