@@ -15,6 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IValidation
 
+from constructs_lib._nag import acknowledge, wildcard_resource
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.registered_model import RegisteredModel
 
@@ -275,6 +276,8 @@ class RealtimeEndpoint(Construct):
         )
         self.node.add_validation(_RollbackAlarmCount(self))
         self.scalable_target = self._autoscaling(autoscaling) if autoscaling else None
+        if data_capture is not None:
+            self._grant_capture(data_capture)
 
     # -- building blocks --------------------------------------------------------------
 
@@ -315,6 +318,26 @@ class RealtimeEndpoint(Construct):
             capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
                 csv_content_types=["text/csv"], json_content_types=["application/json"]
             ),
+        )
+
+    def _grant_capture(self, capture: DataCapture) -> None:
+        """SageMaker writes captured data as the model's execution role."""
+        pattern = f"{capture.prefix.strip('/')}/*"
+        capture.bucket.grant_put(self.model.role, pattern)
+        if capture.kms_key is not None:
+            capture.kms_key.grant_encrypt(self.model.role)
+        acknowledge(
+            self.model.role,
+            {
+                wildcard_resource(self, capture.bucket.arn_for_objects(pattern)): "Captured"
+                " requests are written under per-hour keys below the capture prefix.",
+                "AwsSolutions-IAM5[Action::s3:Abort*]": "bucket.grant_put: aborting multipart"
+                " uploads of large capture files, below the capture prefix only.",
+                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Encrypting captured data"
+                " with the environment's key.",
+                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "grant_encrypt on the"
+                " environment's key only.",
+            },
         )
 
     @staticmethod

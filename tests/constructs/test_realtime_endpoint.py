@@ -333,3 +333,14 @@ def test_more_than_ten_rollback_alarms_fails_synth(stack):
         ep.add_rollback_alarm(alarm(stack, f"A{i}"))
     with pytest.raises(Exception, match="got 11; SageMaker allows 1 to 10"):
         Template.from_stack(stack)
+
+
+def test_model_role_may_write_captured_data_under_its_prefix(stack):
+    ep = endpoint(stack)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("ModelRoleDefaultPolicy")]
+    text = str(stack.resolve(policy["Properties"]["PolicyDocument"]))
+    assert "/datacapture/churn/*" in text
+    assert "s3:PutObject" in text
+    assert "kms:GenerateDataKey*" in text
+    assert ep.model.role is not None
