@@ -35,6 +35,9 @@ def test_approval_rule_filters_group_and_exact_statuses(synthesized):
 
 def test_every_rule_target_retries_and_dead_letters(synthesized):
     for rule in rules(synthesized):
+        # EventBridge limits that cfn-lint does not check.
+        assert len(json.dumps(rule["Properties"]["EventPattern"])) <= 2048
+        assert 1 <= len(rule["Properties"]["Targets"]) <= 5
         for target in rule["Properties"]["Targets"]:
             assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
             assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 6 * 3600

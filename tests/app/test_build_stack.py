@@ -109,3 +109,17 @@ def test_artifact_store_fixed_name_and_retained_in_build(synthesized):
     ]
     assert len(bucket) == 1
     assert bucket[0]["DeletionPolicy"] == "Retain"
+
+
+def test_approval_status_parameter_uses_the_api_spelling(synthesized):
+    parameters = {p["Name"]: p for p in synthesized.definition()["Parameters"]}
+    assert parameters["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
+    steps = [
+        step
+        for s in synthesized.definition()["Steps"]
+        for step in [s, *s.get("Arguments", {}).get("IfSteps", [])]
+        if step["Type"] == "RegisterModel"
+    ]
+    (register,) = steps
+    assert register["Arguments"]["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert register["Arguments"]["ModelPackageGroupName"] == "tabular-classifier"
