@@ -72,6 +72,9 @@ class GitHubSettings(_Settings):
     base_branch: str = "main"
     token_secret_name: str = "mlops/github-token"  # noqa: S105 (a secret name, not a secret)
     deploy_branches: list[str] = ["main"]
+    # An account has one GitHub OIDC provider: false when it already exists there (or
+    # two of the stacks share an account).
+    create_oidc_provider: bool = True
 
 
 class BuildSettings(_Settings):

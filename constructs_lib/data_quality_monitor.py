@@ -110,7 +110,7 @@ class DataQualityMonitor(Construct):
             )
         stack = Stack.of(self)
         self.endpoint = endpoint
-        self.schedule_name = f"{endpoint.endpoint_name}-data-quality"
+        self.schedule_name = f"{endpoint.endpoint_name[:50]}-data-quality"
 
         self.baseline = cr.AwsCustomResource(
             self,
@@ -236,7 +236,10 @@ class DataQualityMonitor(Construct):
         )
         # Every property change replaces a job definition, so its name must change with
         # its content: a fixed name would collide with the one being replaced.
+        # The baseline URIs are only known at deploy time, so the package they come from
+        # is part of the content too: a new pin must bring a new job definition.
         digest = hashlib.sha256(json.dumps(stack.resolve(job), sort_keys=True).encode())
+        digest.update(model_package_arn.encode())
         self.job_definition_name = f"{endpoint.endpoint_name[:40]}-dq-{digest.hexdigest()[:12]}"
         self.job_definition = sagemaker.CfnDataQualityJobDefinition(
             self, "JobDefinition", job_definition_name=self.job_definition_name, **job
@@ -256,6 +259,9 @@ class DataQualityMonitor(Construct):
                 ),
             ),
         )
+        # SageMaker checks both exist when the schedule is created, and both must outlive it.
+        self.resource.add_dependency(self.job_definition)
+        self.resource.node.add_dependency(endpoint.resource)
 
     def metric_feature_drift(self, feature: str, **kwargs: Any) -> cloudwatch.Metric:
         """Distance between `feature`'s live and baseline distributions (Maximum per hour)."""

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.errors import ConfigurationError
+from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.realtime_endpoint import RealtimeEndpoint
 
 
@@ -91,16 +90,23 @@ class EndpointAlarms(Construct):
             )
         limits = thresholds or AlarmThresholds()
         self.endpoint = endpoint
-        self.topic = sns.Topic(
+        self.topic = NotificationTopic(
             self,
             "Topic",
+            key=topic_key,
             display_name=f"Alarms for SageMaker endpoint {endpoint.endpoint_name}",
-            master_key=topic_key,
-            enforce_ssl=True,
-        )
-        topic_key.grant(
-            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
-        )
+        ).topic
+        window = limits.evaluation_minutes * 60
+        if (
+            endpoint.rollback_alarms == ()
+            and endpoint.traffic_shift.wait_interval.to_seconds() < window
+        ):
+            raise ConfigurationError(
+                f"endpoint.deployment.wait_interval: got"
+                f" {int(endpoint.traffic_shift.wait_interval.to_seconds())} s; the rollback alarms"
+                f" need {window} s of data (alarms.evaluation_minutes={limits.evaluation_minutes}),"
+                " so a shorter baking period ends before they can fire"
+            )
         periods = limits.evaluation_minutes
         name = endpoint.endpoint_name
 

@@ -45,6 +45,7 @@ class GitHubDeployAccess(Construct):
         branches: Sequence[str] = ("main",),
         environments: Sequence[str] = (),
         existing_provider_arn: str | None = None,
+        create_provider: bool = True,
         cdk_qualifier: str = "hnb659fds",
         max_session: Duration | None = None,
         role_name_prefix: str = "mlops-github",
@@ -58,6 +59,8 @@ class GitHubDeployAccess(Construct):
         :param existing_provider_arn: an account has one GitHub provider; pass its ARN
             when another stack created it. Default: create it here. (Either this or a
             new provider, never both.)
+        :param create_provider: default True. False uses the account's existing provider
+            at its fixed ARN (`oidc-provider/token.actions.githubusercontent.com`).
         :param cdk_qualifier: the CDK bootstrap qualifier. Default `hnb659fds`.
         :param max_session: default 1 hour.
         :param role_name_prefix: the roles are named `<prefix>-deploy` and `<prefix>-diff`
@@ -78,6 +81,17 @@ class GitHubDeployAccess(Construct):
                 "github.branches/environments: both empty; nothing could ever deploy"
             )
         stack = Stack.of(self)
+        if existing_provider_arn and create_provider is False:
+            raise ConfigurationError(
+                "GitHubDeployAccess: give existing_provider_arn or create_provider=False, not both"
+            )
+        if not create_provider:
+            existing_provider_arn = stack.format_arn(
+                service="iam",
+                region="",
+                resource="oidc-provider",
+                resource_name=GITHUB_OIDC_URL.removeprefix("https://"),
+            )
         if existing_provider_arn:
             provider_arn = existing_provider_arn
         else:

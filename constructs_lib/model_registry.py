@@ -98,7 +98,12 @@ class ModelRegistry(Construct):
                 iam.PolicyStatement(
                     sid="ReadModelPackages",
                     principals=principals,
-                    actions=["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"],
+                    # CreateModel: the reader account builds its model from the package.
+                    actions=[
+                        "sagemaker:CreateModel",
+                        "sagemaker:DescribeModelPackage",
+                        "sagemaker:ListModelPackages",
+                    ],
                     resources=[self.package_arn()],
                 ),
             ]
@@ -135,20 +140,28 @@ class ModelRegistry(Construct):
         )
 
     def _grant(self, grantee: iam.IGrantable, actions: list[str]) -> iam.Grant:
+        listing = "sagemaker:ListModelPackages"
         grant = iam.Grant.add_to_principal(
             grantee=grantee,
-            actions=actions,
+            actions=[a for a in actions if a != listing],
             resource_arns=[self.model_package_group_arn, self.package_arn()],
         )
+        findings = {
+            wildcard_resource(self, self.package_arn()): "Versions of this one model"
+            " package group; version numbers are assigned at registration."
+        }
+        if listing in actions:
+            # ListModelPackages has no resource-level permissions (the group is a request
+            # parameter); what it returns is names and statuses only.
+            grant = grant.combine(
+                iam.Grant.add_to_principal(grantee=grantee, actions=[listing], resource_arns=["*"])
+            )
+            findings["AwsSolutions-IAM5[Resource::*]"] = (
+                "sagemaker:ListModelPackages supports no resource-level permissions."
+            )
         principal = grantee.grant_principal
         if isinstance(principal, Construct):
-            acknowledge(
-                principal,
-                {
-                    wildcard_resource(self, self.package_arn()): "Versions of this one model"
-                    " package group; version numbers are assigned at registration."
-                },
-            )
+            acknowledge(principal, findings)
         return grant
 
     def grant_read(self, grantee: iam.IGrantable) -> iam.Grant:

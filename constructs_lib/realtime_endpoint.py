@@ -89,12 +89,13 @@ class TrafficShift:
                 f"deployment.type: got {self.type!r}; allowed ALL_AT_ONCE, CANARY or LINEAR"
             )
         if self.type in ("CANARY", "LINEAR"):
+            low = 1 if self.type == "CANARY" else 10  # SageMaker's TrafficRoutingConfig limits
             if self.step_percent is None:
                 raise ConfigurationError(
                     f"deployment.step_percent: {self.type} needs a step size; got none"
-                    " (allowed 1 to 99 percent of capacity)"
+                    f" (allowed {low} to 50 percent of capacity)"
                 )
-            _check_range("deployment.step_percent", self.step_percent, 1, 99, "%")
+            _check_range(f"deployment.step_percent ({self.type})", self.step_percent, low, 50, "%")
         elif self.step_percent is not None:
             raise ConfigurationError(
                 f"deployment.step_percent: got {self.step_percent} with ALL_AT_ONCE;"

@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Environment, RemovalPolicy, Stack
+from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from config.settings import BuildSettings, EnvironmentSettings
@@ -18,6 +17,7 @@ from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.github_deploy_access import GitHubDeployAccess
 from constructs_lib.model_approval import ModelApproval
 from constructs_lib.model_registry import ModelRegistry
+from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.pipeline_notifications import PipelineNotifications
 from constructs_lib.retraining_schedule import RetrainingSchedule
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
@@ -98,6 +98,9 @@ class BuildStack(Stack):
             self,
             "Artifacts",
             removal_policy=policy,
+            noncurrent_version_expiration=Duration.days(
+                settings.noncurrent_version_expiration_days
+            ),
             bucket_name=build_artifacts_bucket_name(settings),
             key_alias=build_key_alias(),
         )
@@ -143,13 +146,12 @@ class BuildStack(Stack):
     def _automate(self, settings: BuildSettings) -> None:
         """Approval, failure notifications, retraining and GitHub access."""
         key = self.artifacts.key
-        self.topic = sns.Topic(
+        self.topic = NotificationTopic(
             self,
             "Notifications",
+            key=key,
             display_name="SageMaker MLOps: approvals, promotions and pipeline failures",
-            master_key=key,
-            enforce_ssl=True,
-        )
+        ).topic
         github = settings.github
         self.approval = ModelApproval(
             self,
@@ -182,5 +184,10 @@ class BuildStack(Stack):
         )
         if github:
             self.github = GitHubDeployAccess(
-                self, "GitHub", repository=github.repository, branches=github.deploy_branches
+                self,
+                "GitHub",
+                repository=github.repository,
+                branches=github.deploy_branches,
+                create_provider=github.create_oidc_provider,
+                role_name_prefix="mlops-github-build",
             )

@@ -70,7 +70,13 @@ class DeployStack(Stack):
             # Only jobs running in the GitHub environment of the same name may deploy
             # here; give that environment required reviewers for prod.
             self.github = GitHubDeployAccess(
-                self, "GitHub", repository=github.repository, branches=[], environments=[name]
+                self,
+                "GitHub",
+                repository=github.repository,
+                branches=[],
+                environments=[name],
+                create_provider=github.create_oidc_provider,
+                role_name_prefix=f"mlops-github-{name}",
             )
         if pin is None or pin.version is None:
             CfnOutput(self, "ServedModel", value="none: no version pinned in promotion.yaml")

@@ -81,10 +81,14 @@ def test_merge_deploys_staging_and_prod_waits_for_its_environment():
     }
     assert "mlops-staging" in deploys["staging"][0]
     assert "mlops-prod" in deploys["prod"][0]
-    roles = [
-        s["with"]["role-to-assume"]
-        for job in jobs.values()
+    roles = {
+        name: s["with"]["role-to-assume"]
+        for name, job in jobs.items()
         for s in job["steps"]
         if "configure-aws-credentials" in s.get("uses", "")
-    ]
-    assert roles and all(r.endswith(":role/mlops-github-deploy") for r in roles)
+    }
+    # Each job assumes the deploy role GitHubDeployAccess creates in that environment.
+    assert roles == {
+        env: f"arn:aws:iam::${{{{ vars.{env.upper()}_ACCOUNT_ID }}}}:role/mlops-github-{env}-deploy"
+        for env in ("build", "staging", "prod")
+    }

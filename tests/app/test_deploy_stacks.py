@@ -62,7 +62,7 @@ def test_prod_shifts_canary_with_rollback_alarms(synthesized):
 def test_staging_shifts_all_at_once(synthesized):
     endpoint = props(synthesized, STAGING, "AWS::SageMaker::Endpoint")
     routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 60}
+    assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
     assert endpoint["RetainAllVariantProperties"] is False
 
 

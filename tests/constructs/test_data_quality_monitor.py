@@ -140,3 +140,36 @@ def test_bad_drift_threshold_is_named(stack):
 def test_bad_feature_name_is_named(stack):
     with pytest.raises(ConfigurationError, match="monitoring feature: got 'a b'"):
         monitor(stack).metric_feature_drift("a b")
+
+
+def test_schedule_waits_for_endpoint_and_job_definition(stack):
+    m = monitor(stack)
+    t = Template.from_stack(stack)
+    (schedule,) = t.find_resources("AWS::SageMaker::MonitoringSchedule").values()
+    depends = set(schedule["DependsOn"])
+    assert stack.get_logical_id(m.job_definition) in depends
+    assert stack.get_logical_id(m.endpoint.resource) in depends
+
+
+def test_job_definition_name_changes_with_the_pinned_package(stack):
+    from aws_cdk import App, Environment, Stack
+
+    names = set()
+    for version in (7, 8):
+        s = Stack(App(), "S", env=Environment(account="111111111111", region="eu-west-1"))
+        ep = endpoint(s)
+        store = ArtifactStore(s, "MonitorStore")
+        names.add(
+            DataQualityMonitor(
+                s,
+                "Monitor",
+                endpoint=ep,
+                model_package_arn=PACKAGE_ARN.replace("/7", f"/{version}"),
+                baseline_bucket=build_bucket(s),
+                baseline_prefix="pipelines/churn/",
+                output_bucket=store.bucket,
+                output_prefix="monitoring/churn-test",
+                capture_prefix="datacapture/churn-test",
+            ).job_definition_name
+        )
+    assert len(names) == 2

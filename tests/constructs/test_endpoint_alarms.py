@@ -113,3 +113,27 @@ def test_drift_features_need_a_monitor(stack):
 def test_bad_thresholds_are_named(field, value, message):
     with pytest.raises(ConfigurationError, match=message):
         AlarmThresholds(**{field: value})
+
+
+def test_baking_period_shorter_than_alarm_window_is_refused(stack):
+    from aws_cdk import Duration
+    from aws_cdk import aws_kms as kms
+
+    ep = endpoint(stack, traffic_shift=TrafficShift(wait_interval=Duration.seconds(60)))
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    with pytest.raises(
+        ConfigurationError,
+        match=r"endpoint.deployment.wait_interval: got 60 s; the rollback alarms need 180 s",
+    ):
+        EndpointAlarms(stack, "Alarms", endpoint=ep, topic_key=key)
+
+
+def test_cloudwatch_alarms_may_publish_to_the_topic(stack):
+    alarms(stack)
+    t = Template.from_stack(stack)
+    (policy,) = t.find_resources("AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s.get("Sid") == "AllowAlarmsOfThisAccount"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": "111111111111"}

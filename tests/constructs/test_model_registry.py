@@ -39,6 +39,7 @@ def test_reader_accounts_get_read_only_resource_policy(stack):
         for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     )
     assert actions == [
+        "sagemaker:CreateModel",
         "sagemaker:DescribeModelPackage",
         "sagemaker:DescribeModelPackageGroup",
         "sagemaker:ListModelPackages",
@@ -90,8 +91,14 @@ def test_grants_are_scoped_to_the_group(stack, grant, action):
     role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     getattr(registry, grant)(role)
     (policy,) = Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
-    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    statement, *listing = policy["Properties"]["PolicyDocument"]["Statement"]
     assert action in statement["Action"]
+    # ListModelPackages has no resource-level permissions: its own statement on "*".
+    assert listing == (
+        []
+        if grant == "grant_register"
+        else [{"Action": "sagemaker:ListModelPackages", "Effect": "Allow", "Resource": "*"}]
+    )
     assert "sagemaker:UpdateModelPackage" not in statement["Action"] or grant == "grant_approve"
     assert "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/*" in statement["Resource"]
     assert {"Fn::GetAtt": ["Registry4DB9CCA5", "ModelPackageGroupArn"]} in statement["Resource"]

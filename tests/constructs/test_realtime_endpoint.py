@@ -344,3 +344,15 @@ def test_model_role_may_write_captured_data_under_its_prefix(stack):
     assert "s3:PutObject" in text
     assert "kms:GenerateDataKey*" in text
     assert ep.model.role is not None
+
+
+@pytest.mark.parametrize(
+    ("shift", "percent", "allowed"),
+    [("CANARY", 60, "1 to 50%"), ("LINEAR", 5, "10 to 50%"), ("LINEAR", 51, "10 to 50%")],
+)
+def test_step_size_outside_sagemaker_limits(shift, percent, allowed):
+    with pytest.raises(
+        ConfigurationError,
+        match=f"deployment.step_percent \\({shift}\\): got {percent}%; allowed {allowed}",
+    ):
+        TrafficShift(type=shift, step_percent=percent)
