@@ -260,7 +260,7 @@ class DataQualityMonitor(Construct):
             ),
         )
         # SageMaker checks both exist when the schedule is created, and both must outlive it.
-        self.resource.add_dependency(self.job_definition)
+        self.resource.node.add_dependency(self.job_definition)
         self.resource.node.add_dependency(endpoint.resource)
 
     def metric_feature_drift(self, feature: str, **kwargs: Any) -> cloudwatch.Metric:
