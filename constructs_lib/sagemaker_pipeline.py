@@ -207,7 +207,6 @@ class SageMakerPipeline(Construct):
             )
 
         self.step_source_assets = self._assets(step_sources or {}, text)
-        self._created_role = role is None
         self.role: iam.IRole = role or iam.Role(
             self,
             "Role",
