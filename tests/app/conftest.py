@@ -105,3 +105,10 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     # only repeat a subset of it at ~4 s per synth.
     os.environ.setdefault("CDK_VALIDATION", "false")
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep app-level tests on one xdist worker, so the app is synthesized once."""
+    for item in items:
+        if "tests/app/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("synthesized-app"))
