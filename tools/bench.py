@@ -54,7 +54,7 @@ def main() -> int:
         f" {statistics.median(imports):.2f} s"
     )
     if not args.skip_tests:
-        suite = timed([str(BIN / "pytest"), "-q", "-p", "no:randomly"], env)
+        suite = timed([str(BIN / "pytest"), "-q", "-n", "2", "--dist", "loadgroup"], env)
         print(f"test suite (pytest, 1 run): {suite:.1f} s")
     return 0
 
