@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jsii
-from aws_cdk import Duration, IStableAnyProducer, Lazy, Stack
+from aws_cdk import Duration, IStableAnyProducer, Lazy, Stack, Token
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kms as kms
@@ -209,6 +209,11 @@ class RealtimeEndpoint(Construct):
             NVMe instance types.
         """
         super().__init__(scope, construct_id)
+        if Token.is_unresolved(endpoint_name):
+            raise ConfigurationError(
+                "RealtimeEndpoint endpoint_name: got a token; give a literal name (alarms,"
+                " autoscaling and monitoring refer to it before the endpoint exists)"
+            )
         if not _ENDPOINT_NAME.match(endpoint_name):
             raise ConfigurationError(
                 f"RealtimeEndpoint endpoint_name: got {endpoint_name!r}; allowed 1-63 letters,"

@@ -48,6 +48,5 @@ def endpoint(stack: Any, **kwargs: Any) -> RealtimeEndpoint:
         DataCapture(bucket=store.bucket, prefix="datacapture/churn", kms_key=store.key),
     )
     kwargs.setdefault("kms_key", store.key)
-    return RealtimeEndpoint(
-        stack, "Endpoint", endpoint_name="churn-test", model=model(stack), **kwargs
-    )
+    kwargs.setdefault("endpoint_name", "churn-test")
+    return RealtimeEndpoint(stack, "Endpoint", model=model(stack), **kwargs)

@@ -356,3 +356,16 @@ def test_step_size_outside_sagemaker_limits(shift, percent, allowed):
         match=f"deployment.step_percent \\({shift}\\): got {percent}%; allowed {allowed}",
     ):
         TrafficShift(type=shift, step_percent=percent)
+
+
+@pytest.mark.parametrize("name", ["bad_name", "-x", "a" * 64])
+def test_bad_endpoint_name_is_named(stack, name):
+    with pytest.raises(ConfigurationError, match="endpoint_name: got"):
+        endpoint(stack, endpoint_name=name)
+
+
+def test_endpoint_name_must_be_literal(stack):
+    from aws_cdk import Aws
+
+    with pytest.raises(ConfigurationError, match="endpoint_name: got a token"):
+        endpoint(stack, endpoint_name=Aws.STACK_NAME)
