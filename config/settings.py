@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from constructs_lib.errors import ConfigurationError
 
@@ -69,9 +76,16 @@ class GitHubSettings(_Settings):
     repository: Annotated[
         str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$")
     ]
-    base_branch: str = "main"
+    base_branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,200}$")] = "main"
     token_secret_name: str = "mlops/github-token"  # noqa: S105 (a secret name, not a secret)
     deploy_branches: list[str] = ["main"]
+    @field_validator("base_branch")
+    @classmethod
+    def _git_branch(cls, value: str) -> str:
+        if ".." in value or value.startswith("/") or value.endswith(("/", ".lock")):
+            raise ValueError("not a valid git branch name")
+        return value
+
     # An account has one GitHub OIDC provider: false when it already exists there (or
     # two of the stacks share an account).
     create_oidc_provider: bool = True
@@ -206,12 +220,6 @@ class Settings(_Settings):
 
     @model_validator(mode="after")
     def _pins_match(self) -> Settings:
-        target = self.build.promotion_target
-        if target not in self.promotion.environments and self.environments.keys() >= {target}:
-            raise ValueError(
-                f"{BUILD_FILE}: promotion_target: got {target!r}, which has no pin in"
-                f" {PROMOTION_FILE}"
-            )
         group = self.build.registry.model_package_group_name
         for env, pin in self.promotion.environments.items():
             if pin.model_package_group != group:
@@ -234,7 +242,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigurationError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigurationError(
             f"{path}: expected a mapping of settings at the top level, got {type(data).__name__}"
@@ -294,6 +305,12 @@ def load_settings(config_dir: Path = CONFIG_DIR, environments: list[str] | None 
         for name in wanted
     }
     manifest = load_manifest(config_dir / PROMOTION_FILE)
+    target = build.promotion_target
+    if target not in manifest.environments:
+        raise ConfigurationError(
+            f"{config_dir / BUILD_FILE}: promotion_target: got {target!r}; the environments"
+            f" pinned in {PROMOTION_FILE} are {sorted(manifest.environments)}"
+        )
     strays = sorted(set(manifest.environments) - set(known))
     if strays:
         raise ConfigurationError(

@@ -21,8 +21,17 @@ READ_GRANT_FINDINGS = {
 def acknowledge(scope: IConstruct, findings: Mapping[str, str]) -> None:
     """Acknowledge each exact finding id (e.g. `AwsSolutions-IAM5[Action::s3:*]`) with its reason."""
     Validations.of(scope).acknowledge(
-        *(Acknowledgment(id=finding, reason=reason) for finding, reason in findings.items())
+        *(
+            Acknowledgment(id=f"{_plugin(finding)}::{finding}", reason=reason)
+            for finding, reason in findings.items()
+        )
     )
+
+
+def _plugin(finding: str) -> str:
+    """The validation plugin a finding id belongs to (`AwsSolutions-IAM5[...]` -> AwsSolutions),
+    which CDK records with the acknowledgement."""
+    return finding.split("-", 1)[0]
 
 
 def wildcard_resource(scope: IConstruct, arn: str) -> str:

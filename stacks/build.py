@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.settings import BuildSettings, EnvironmentSettings
+from constructs_lib import placeholders
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.github_deploy_access import GitHubDeployAccess
 from constructs_lib.model_approval import ModelApproval
@@ -26,6 +27,7 @@ from pipelines.tabular_classifier import pipeline as reference_pipeline
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO_ROOT / ".build"
 PIPELINE_CODE = Path(reference_pipeline.__file__).resolve().parent
+PLACEHOLDERS = Path(placeholders.__file__).resolve()
 
 
 def build_artifacts_bucket_name(settings: BuildSettings) -> str:
@@ -38,21 +40,32 @@ def build_key_alias() -> str:
     return "alias/mlops-build-artifacts"
 
 
+def definition_key(**arguments: Any) -> str:
+    """What the cached definition depends on, hashed (see `cached_definition`)."""
+    digest = hashlib.sha256()
+    for path in [*sorted(PIPELINE_CODE.rglob("*.py")), PLACEHOLDERS]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    # SDK v3 is several distributions (sagemaker, -core, -train, -serve, -mlops...).
+    sdk = sorted(
+        f"{d.metadata['Name']}=={d.version}"
+        for d in importlib.metadata.distributions()
+        if d.metadata["Name"].lower().startswith("sagemaker")
+    )
+    digest.update(json.dumps([sdk, arguments], sort_keys=True).encode())
+    return digest.hexdigest()[:24]
+
+
 def cached_definition(cache_dir: Path, **arguments: Any) -> dict[str, Any]:
     """The reference pipeline's definition, built with the SageMaker SDK once per input.
 
     Importing the SDK and building the definition takes most of a synth, yet its output
-    depends only on the pipeline's code, the SDK's version and these arguments: the
-    result is kept in `.build/` under a key of exactly those, so a warm synth skips
-    the SDK and any change to them builds afresh. `make clean` empties the cache.
+    depends only on the pipeline's code (and the placeholders it uses), the versions of
+    the SDK's distributions and these arguments: the result is kept in `.build/` under
+    a key of exactly those, so a warm synth skips the SDK and any change to them builds
+    afresh. `make clean` empties the cache.
     """
-    digest = hashlib.sha256()
-    for path in sorted(PIPELINE_CODE.rglob("*.py")):
-        digest.update(path.relative_to(PIPELINE_CODE).as_posix().encode())
-        digest.update(path.read_bytes())
-    digest.update(importlib.metadata.version("sagemaker").encode())
-    digest.update(json.dumps(arguments, sort_keys=True).encode())
-    cached = cache_dir / f"definition-{digest.hexdigest()[:24]}.json"
+    cached = cache_dir / f"definition-{definition_key(**arguments)}.json"
     if cached.is_file():
         loaded: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
         return loaded

@@ -26,19 +26,52 @@ def test_cfn_lint_finds_no_errors(synthesized, stack):
     assert errors == []
 
 
-def test_cdk_nag_ran_and_passed(synthesized):
-    """Synth would have raised on any unacknowledged finding; the report says it ran."""
-    report_path = synthesized.outdir / "validation-report.json"
-    if report_path.exists():
-        report = json.loads(report_path.read_text())
-        assert all(p["conclusion"] == "success" for p in report["pluginReports"])
-    acknowledged = [
-        entry
-        for t in synthesized.templates.values()
-        for r in t["Resources"].values()
-        for entry in r.get("Metadata", {}).get("cdk_nag", {}).get("rules_to_suppress", [])
-    ]
-    assert all(entry.get("reason") for entry in acknowledged)
+def acknowledgements(synthesized) -> dict[str, str]:
+    """Every cdk-nag acknowledgement recorded in the cloud assembly: finding id -> reason."""
+    found: dict[str, str] = {}
+    for stack in STACKS:
+        metadata = json.loads((synthesized.outdir / f"{stack}.metadata.json").read_text())
+        for path, entries in metadata.items():
+            for entry in entries:
+                if entry["type"] == "aws:cdk:acknowledged-rules":
+                    found.update(
+                        {f"{path} {rule}": reason for rule, reason in entry["data"].items()}
+                    )
+    return found
+
+
+def test_every_acknowledgement_names_one_finding_and_a_reason(synthesized):
+    found = acknowledgements(synthesized)
+    assert len(found) > 20
+    for key, reason in found.items():
+        rule = key.split(" ", 1)[1]
+        assert re.fullmatch(r"AwsSolutions::AwsSolutions-[A-Z]+\d+(\[[^\]]+\])?", rule), rule
+        assert rule != "AwsSolutions::AwsSolutions-IAM5", "IAM5 must name the exact finding"
+        assert len(reason) >= 20, key
+
+
+def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path):
+    """The app really runs cdk-nag: a queue without a dead-letter queue stops synth."""
+    from aws_cdk import App
+    from aws_cdk import aws_sqs as sqs
+
+    from app import build_app
+    from config.settings import load_settings
+    from tests.conftest import cdk_context
+
+    app = App(outdir=str(tmp_path), context=cdk_context())
+    stacks = build_app(app, load_settings(environments=[]))
+    sqs.Queue(stacks["build"], "Unchecked", enforce_ssl=True)
+    with pytest.raises(Exception, match="ValidationFailed") as failure:
+        app.synth()
+    del failure
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    violations = {
+        v["ruleName"]: [c["constructPath"] for c in v["violatingConstructs"]]
+        for plugin in report["pluginReports"]
+        for v in plugin["violations"]
+    }
+    assert violations == {"AwsSolutions-SQS3": ["mlops-build/Unchecked/Resource"]}
 
 
 def test_every_stack_is_named_for_its_environment(synthesized):

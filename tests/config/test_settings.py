@@ -139,3 +139,28 @@ def test_pin_for_environment_without_settings(config_dir):
         ConfigurationError, match=r"environments.qa: no settings file config/qa.yaml"
     ):
         load_settings(config_dir)
+
+
+def test_promotion_target_must_be_pinned(config_dir):
+    edit(config_dir / "build.yaml", "promotion_target: staging", "promotion_target: stagin")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"build.yaml: promotion_target: got 'stagin'; the environments pinned in promotion.yaml are \['prod', 'staging'\]",
+    ):
+        load_settings(config_dir)
+
+
+@pytest.mark.parametrize("branch", ["main..dev", "feature/", "has space"])
+def test_bad_base_branch_fails_synth_not_the_lambda(config_dir, branch):
+    edit(config_dir / "build.yaml", "base_branch: main", f"base_branch: '{branch}'")
+    with pytest.raises(ConfigurationError, match="build.yaml: github.base_branch: got"):
+        load_settings(config_dir)
+
+
+def test_yaml_error_is_one_line_with_position(config_dir):
+    (config_dir / "staging.yaml").write_text("account: '1'\nregion: [eu-west-1\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(config_dir)
+    message = str(info.value)
+    assert "\n" not in message
+    assert re.search(r"staging.yaml: not valid YAML at line \d+ column \d+: ", message)
