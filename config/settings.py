@@ -79,6 +79,7 @@ class GitHubSettings(_Settings):
     base_branch: Annotated[str, Field(pattern=r"^[A-Za-z0-9._/-]{1,200}$")] = "main"
     token_secret_name: str = "mlops/github-token"  # noqa: S105 (a secret name, not a secret)
     deploy_branches: list[str] = ["main"]
+
     @field_validator("base_branch")
     @classmethod
     def _git_branch(cls, value: str) -> str:
