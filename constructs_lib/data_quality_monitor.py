@@ -106,7 +106,7 @@ class DataQualityMonitor(Construct):
         runtime = max_runtime or Duration.hours(1)
         if not 1 <= runtime.to_seconds() <= 3600:
             raise ConfigurationError(
-                f"monitoring.max_runtime: got {runtime.to_seconds()} s; allowed 1 to 3600 s"
+                f"monitoring.max_runtime: got {runtime.to_seconds():g} s; allowed 1 to 3600 s"
             )
         stack = Stack.of(self)
         self.endpoint = endpoint

@@ -3,13 +3,15 @@
 The shape follows the example in the SageMaker developer guide ("Events that Amazon
 SageMaker AI sends to Amazon EventBridge"): `detail` repeats DescribeModelPackage's
 fields (group, version, ARN, approval status, model metrics, ...) and, for updates,
-lists the changed fields in `UpdatedModelPackageFields`. Unknown fields are ignored so
-that new fields AWS adds do not turn events into dead letters.
+lists the changed fields in `UpdatedModelPackageFields`. Only the fields this function
+acts on are modelled and validated (group, version, ARN, approval status, updated fields);
+everything else, such as timestamps and model metrics, is ignored so that an odd format
+or a new field does not turn a valid event into a dead letter (the function re-describes
+the package for anything else it needs).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
@@ -33,26 +35,6 @@ class _Detail(BaseModel):
     )
 
 
-class MetricsSource(_Detail):
-    """Where one metrics report lives (`ModelMetrics.ModelQuality.Statistics`)."""
-
-    s3_uri: str
-    content_type: str | None = None
-
-
-class ModelQuality(_Detail):
-    """Model quality reports registered with the package."""
-
-    statistics: MetricsSource | None = None
-    constraints: MetricsSource | None = None
-
-
-class ModelMetrics(_Detail):
-    """The package's registered metrics reports (only model quality is read)."""
-
-    model_quality: ModelQuality | None = None
-
-
 class ModelPackageStateChange(_Detail):
     """`detail` of the event: the model package after the change."""
 
@@ -62,12 +44,6 @@ class ModelPackageStateChange(_Detail):
         pattern=r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/\S+$"
     )
     model_approval_status: ApprovalStatus
-    model_package_name: str | None = None
-    model_package_status: str | None = None
-    creation_time: datetime | None = None
-    last_modified_time: datetime | None = None
-    approval_description: str | None = None
-    model_metrics: ModelMetrics | None = None
     updated_model_package_fields: list[str] | None = None
 
     @property

@@ -1,8 +1,13 @@
 """A small GitHub REST client: the calls a promotion pull request needs, nothing more.
 
-Standard library only (urllib). Server errors (5xx), rate limiting (429) and connection
-failures are retried with exponential backoff; `sleep` is injectable so tests do not
-wait. When the attempts run out, `GitHubUnavailableError` says which call failed and how.
+Standard library only (urllib). Server errors (5xx), rate limiting (429, and 403 whose
+message says rate limit) and connection failures are retried with exponential backoff,
+or after the `Retry-After` seconds GitHub asks for. Retries stop early when the next
+attempt (its wait plus the request timeout) would not finish within the time left
+(`remaining_seconds`, fed from the Lambda context) minus a safety margin, so the
+function gives up cleanly instead of being killed by the Lambda timeout. `sleep` and
+`remaining_seconds` are injectable so tests neither wait nor depend on the clock. When
+the attempts or the time run out, `GitHubUnavailableError` says which call failed and how.
 """
 
 from __future__ import annotations
@@ -10,11 +15,12 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import math
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -22,6 +28,7 @@ from .errors import PromotionFailed
 
 API_VERSION = "2022-11-28"
 USER_AGENT = "sagemaker-mlops-approval-lambda"
+SAFETY_MARGIN_SECONDS = 5.0  # left for dead-lettering after GitHub gives up
 
 
 class GitHubError(PromotionFailed):
@@ -42,18 +49,40 @@ class GitHubUnavailableError(GitHubError):
 
 @dataclass(frozen=True)
 class Response:
-    """Status code and decoded JSON body (None when the body is empty or not JSON)."""
+    """Status code, decoded JSON body (None when empty or not JSON), lower-cased headers."""
 
     status: int
     body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def message(self) -> str:
-        """GitHub's error message, if any."""
-        if isinstance(self.body, dict):
-            details = [str(e.get("message", e)) for e in self.body.get("errors", []) if e]
-            return "; ".join([str(self.body.get("message", "")), *details]).strip("; ")
-        return ""
+        """GitHub's error message and its `errors` details (dicts or plain strings)."""
+        if not isinstance(self.body, dict):
+            return ""
+        errors = self.body.get("errors")
+        details = [
+            str(e.get("message", e)) if isinstance(e, dict) else str(e)
+            for e in (errors if isinstance(errors, list) else [])
+            if e
+        ]
+        return "; ".join([str(self.body.get("message") or ""), *details]).strip("; ")
+
+    @property
+    def retryable(self) -> bool:
+        """5xx, 429, or a 403 that reports a rate limit (GitHub's secondary limits)."""
+        if self.status >= 500 or self.status == 429:
+            return True
+        return self.status == 403 and "rate limit" in self.message.lower()
+
+    @property
+    def retry_after(self) -> float | None:
+        """The `Retry-After` delay in seconds, when given as a number."""
+        try:
+            value = float(self.headers.get("retry-after", ""))
+        except ValueError:
+            return None
+        return value if math.isfinite(value) and value >= 0 else None
 
 
 @dataclass(frozen=True)
@@ -81,6 +110,8 @@ class GitHubClient:
         max_attempts: int = 4,
         backoff_seconds: float = 1.0,
         timeout_seconds: float = 10.0,
+        remaining_seconds: Callable[[], float] | None = None,
+        safety_margin_seconds: float = SAFETY_MARGIN_SECONDS,
     ) -> None:
         self.repository = repository
         self.owner = repository.split("/", 1)[0]
@@ -90,6 +121,8 @@ class GitHubClient:
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._timeout = timeout_seconds
+        self._remaining = remaining_seconds or (lambda: math.inf)
+        self._margin = safety_margin_seconds
 
     # -- transport -------------------------------------------------------------------
 
@@ -101,7 +134,11 @@ class GitHubClient:
         body: Mapping[str, Any] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Response:
-        """Send one call, retrying 5xx, 429 and connection errors; return any other answer."""
+        """Send one call, retrying 5xx, 429, rate-limit 403 and connection errors.
+
+        Any other answer is returned. Raises `GitHubUnavailableError` when the attempts
+        run out or the next attempt would not fit in the remaining time.
+        """
         url = f"{self._api_url}{path}" + (f"?{urlencode(query)}" if query else "")
         data = None if body is None else json.dumps(body).encode()
         headers = {
@@ -113,14 +150,26 @@ class GitHubClient:
         if data is not None:
             headers["Content-Type"] = "application/json"
         failure = "no attempt made"
+        wait = 0.0
         for attempt in range(1, self._max_attempts + 1):
+            available = self._remaining() - self._margin
+            if wait + self._timeout > available:
+                raise GitHubUnavailableError(
+                    f"GitHub {method} {path}: {failure} (gave up after {attempt - 1} attempts:"
+                    f" another would need {wait + self._timeout:.0f} s, only"
+                    f" {max(available, 0):.0f} s of the time limit are left)"
+                )
+            if wait:
+                self._sleep(wait)
             response, failure = self._send(method, url, data, headers)
-            if response is not None:
-                if response.status < 500 and response.status != 429:
-                    return response
-                failure = f"HTTP {response.status} {response.message}".strip()
-            if attempt < self._max_attempts:
-                self._sleep(self._backoff * 2 ** (attempt - 1))
+            if response is None:
+                wait = self._backoff * 2 ** (attempt - 1)
+                continue
+            if not response.retryable:
+                return response
+            failure = f"HTTP {response.status} {response.message}".strip()
+            retry_after = response.retry_after
+            wait = self._backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
         raise GitHubUnavailableError(
             f"GitHub {method} {path}: {failure} (gave up after {self._max_attempts} attempts)"
         )
@@ -133,9 +182,9 @@ class GitHubClient:
         req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
             with urllib.request.urlopen(req, timeout=self._timeout) as resp:  # noqa: S310
-                return Response(resp.status, _decode(resp.read())), ""
+                return Response(resp.status, _decode(resp.read()), _headers(resp.headers)), ""
         except urllib.error.HTTPError as exc:
-            return Response(exc.code, _decode(exc.read())), ""
+            return Response(exc.code, _decode(exc.read()), _headers(exc.headers)), ""
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             return None, f"connection failed: {getattr(exc, 'reason', exc)}"
 
@@ -179,7 +228,11 @@ class GitHubClient:
         return content, str(response.body["sha"])
 
     def put_file(self, path: str, *, branch: str, text: str, sha: str, message: str) -> bool:
-        """Commit `text` as `path` on `branch` over blob `sha`; False on a SHA conflict."""
+        """Commit `text` as `path` on `branch` over blob `sha`; False on a SHA conflict.
+
+        GitHub answers 409 when `sha` is not the file's current blob; anything else
+        (422: invalid request) is an error.
+        """
         response = self.request(
             "PUT",
             f"/repos/{self.repository}/contents/{quote(path)}",
@@ -192,7 +245,7 @@ class GitHubClient:
         )
         if response.status in (200, 201):
             return True
-        if response.status in (409, 422):
+        if response.status == 409:
             return False
         raise self._fail(f"updating {path} on {branch!r}", response)
 
@@ -221,6 +274,11 @@ class GitHubClient:
             if existing is not None:
                 return existing
         raise self._fail(f"opening a pull request from {head!r}", response)
+
+
+def _headers(message: Any) -> dict[str, str]:
+    """Response headers with lower-cased names (empty when there are none)."""
+    return {str(k).lower(): str(v) for k, v in (message.items() if message else [])}
 
 
 def _decode(raw: bytes) -> Any:

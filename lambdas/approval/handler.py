@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -19,6 +21,21 @@ from .config import Config, load_config
 from .errors import ConfigError
 from .log import logger
 from .logic import Clients, Result, process
+
+DEFAULT_TIME_LIMIT_SECONDS = 90.0  # the function's timeout, when the context cannot say
+
+
+def remaining_seconds(context: Any) -> Callable[[], float]:
+    """Seconds left in this invocation, from the Lambda context.
+
+    Without `get_remaining_time_in_millis` (a test double, a local run) the clock starts
+    now with the function's default timeout.
+    """
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining_ms):
+        return lambda: float(remaining_ms()) / 1000.0
+    deadline = time.monotonic() + DEFAULT_TIME_LIMIT_SECONDS
+    return lambda: deadline - time.monotonic()
 
 
 @functools.cache
@@ -56,4 +73,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Result:
             "invalid configuration; the event is not processed", extra={"event_id": event_id}
         )
         raise
-    return process(event, config, _clients())
+    return process(event, config, _clients(), remaining_seconds=remaining_seconds(context))

@@ -11,10 +11,10 @@ Per approval status of a package in the configured group:
   The reason goes in ``ApprovalDescription``.
 - ``Approved``: open a pull request that pins the target environment to this version in
   the promotion manifest (or, with no repository configured, publish that instruction).
-- ``Rejected``: publish a notice.
+- ``Rejected``: publish a notice with the package's ``ApprovalDescription``.
 
-Retries are harmless: a pending package is re-described first and left alone once it is
-no longer pending (a repeat while it stays pending repeats only the notification); the
+Retries are harmless: the package is re-described first and left alone once its status
+is no longer the one the event reports (a pending package (a repeat while it stays pending repeats only the notification); the
 promotion branch name is derived from the package, so a retried ``Approved`` event finds
 its branch and pull request instead of opening new ones. ``Approved`` and ``Rejected``
 events that only report other fields changing (``UpdatedModelPackageFields`` without
@@ -24,7 +24,8 @@ nothing.
 Failure handling (principle 7, nothing is lost):
 
 - Malformed events, foreign events (other source, detail type or group) and promotion
-  failures this function foresees (GitHub still failing after in-process retries, GitHub
+  failures this function foresees (GitHub still failing after in-process retries or when
+  too little of the invocation's time is left for another attempt, GitHub
   refusing a call, no token in the secret, a manifest without the environment) are
   logged with the event id and sent to the dead-letter queue with the reason; then the
   handler returns normally. Re-raising would make Lambda retry the event twice more
@@ -372,14 +373,24 @@ def on_pending(detail: ModelPackageStateChange, cfg: Config, clients: Clients) -
 
 
 def on_rejected(detail: ModelPackageStateChange, cfg: Config, clients: Clients) -> Result:
-    """Tell people a version was rejected, and why."""
+    """Tell people a version was rejected, and why (the package's ApprovalDescription).
+
+    The package is re-described first: a retried or late Rejected event for a package
+    that has since been approved (or reset to pending) sends nothing.
+    """
+    arn = detail.model_package_arn
+    package = clients.sagemaker.describe_model_package(ModelPackageName=arn)
+    current = package.get("ModelApprovalStatus")
+    if current != REJECTED:
+        logger.info("package is no longer rejected; nothing to do", extra={"current": current})
+        return {"action": "none", "reason": f"package is {current}, no longer {REJECTED}"}
     name = f"{detail.model_package_group_name} v{detail.model_package_version}"
-    reason = detail.approval_description or "(no approval description)"
+    reason = package.get("ApprovalDescription") or "(no approval description)"
     publish(
         clients.sns,
         cfg.notification_topic_arn,
         f"{name} was rejected",
-        f"Model package {name} was rejected.\nReason: {reason}\nARN: {detail.model_package_arn}",
+        f"Model package {name} was rejected.\nReason: {reason}\nARN: {arn}",
         kind="rejected",
         model_package_group=detail.model_package_group_name,
         model_package_version=str(detail.model_package_version),
@@ -501,6 +512,7 @@ def on_approved(
     *,
     event_id: str | None,
     sleep: Callable[[float], None],
+    remaining_seconds: Callable[[], float] | None = None,
 ) -> Result:
     """Propose the promotion: a pull request, or an SNS instruction without a repository."""
     arn = detail.model_package_arn
@@ -544,6 +556,7 @@ def on_approved(
         token=github_token(clients.secretsmanager, cfg.github_token_secret_arn),
         api_url=cfg.github_api_url,
         sleep=sleep,
+        remaining_seconds=remaining_seconds,
     )
     return open_promotion(gh, detail, cfg, body)
 
@@ -556,6 +569,7 @@ def _dispatch(
     cfg: Config,
     clients: Clients,
     sleep: Callable[[float], None],
+    remaining_seconds: Callable[[], float] | None,
 ) -> Result:
     detail = event.detail
     if detail.model_package_group_name != cfg.model_package_group_name:
@@ -578,7 +592,14 @@ def _dispatch(
         )
         return {"action": "none", "reason": "approval status did not change"}
     if detail.model_approval_status == APPROVED:
-        return on_approved(detail, cfg, clients, event_id=event.id, sleep=sleep)
+        return on_approved(
+            detail,
+            cfg,
+            clients,
+            event_id=event.id,
+            sleep=sleep,
+            remaining_seconds=remaining_seconds,
+        )
     return on_rejected(detail, cfg, clients)
 
 
@@ -588,15 +609,20 @@ def process(
     clients: Clients,
     *,
     sleep: Callable[[float], None] = time.sleep,
+    remaining_seconds: Callable[[], float] | None = None,
 ) -> Result:
-    """Handle one EventBridge event; dead-letter what cannot be handled, return a summary."""
+    """Handle one EventBridge event; dead-letter what cannot be handled, return a summary.
+
+    `remaining_seconds` returns the time left in the invocation (the handler feeds it
+    from the Lambda context); GitHub retries stop before it runs out. None: no limit.
+    """
     event_id = event.get("id") if isinstance(event, dict) else None
     event_id = event_id if isinstance(event_id, str) and event_id else None
     logger.remove_keys(["model_package_arn", "approval_status"])  # from an earlier event
     logger.append_keys(event_id=event_id or "unknown")
     try:
         parsed = parse_event(event)
-        result = _dispatch(parsed, cfg, clients, sleep)
+        result = _dispatch(parsed, cfg, clients, sleep, remaining_seconds)
     except DeadLetter as exc:
         log = logger.warning if isinstance(exc, ForeignEvent) else logger.error
         log(

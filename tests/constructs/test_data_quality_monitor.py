@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from aws_cdk import Duration
 from aws_cdk.assertions import Match, Template
 
 from constructs_lib.artifact_store import ArtifactStore
@@ -173,3 +174,32 @@ def test_job_definition_name_changes_with_the_pinned_package(stack):
             ).job_definition_name
         )
     assert len(names) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"volume_size_in_gb": 0}, "monitoring.volume_size_in_gb: got 0; allowed 1 to 16384"),
+        (
+            {"max_runtime": Duration.hours(2)},
+            "monitoring.max_runtime: got 7200 s; allowed 1 to 3600 s",
+        ),
+    ],
+)
+def test_job_limits_are_named(stack, kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        monitor(stack, **kwargs)
+
+
+def test_monitor_image_for_unknown_or_unresolved_region():
+    from aws_cdk import Aws
+
+    from constructs_lib.images import model_monitor_image
+
+    assert model_monitor_image("us-east-1").startswith("156813124566.dkr.ecr.us-east-1.")
+    with pytest.raises(
+        ConfigurationError, match="no Model Monitor image known for region 'xx-east-9'"
+    ):
+        model_monitor_image("xx-east-9")
+    with pytest.raises(ConfigurationError, match="region is unresolved"):
+        model_monitor_image(Aws.REGION)

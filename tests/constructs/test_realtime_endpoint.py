@@ -369,3 +369,10 @@ def test_endpoint_name_must_be_literal(stack):
 
     with pytest.raises(ConfigurationError, match="endpoint_name: got a token"):
         endpoint(stack, endpoint_name=Aws.STACK_NAME)
+
+
+def test_unknown_shift_type_is_named():
+    with pytest.raises(
+        ConfigurationError, match="deployment.type: got 'BLUE'; allowed ALL_AT_ONCE"
+    ):
+        TrafficShift(type="BLUE")  # type: ignore[arg-type]

@@ -128,7 +128,18 @@ def test_every_definition_source_gives_the_same_body(stack, store, code, tmp_pat
         "dict-object": Sdk(definition),
     }
     make(stack, store, code, definition=sources[form])
-    assert '"Name\\":\\"Prep\\"' in body(stack) or '\\"Name\\":\\"Prep\\"' in body(stack)
+    expected = json.loads(json.dumps(definition))
+    rendered = json.loads(json.dumps(stack.resolve(Template.from_stack(stack).to_json())))[
+        "Resources"
+    ]
+    (pipeline,) = [r for r in rendered.values() if r["Type"] == "AWS::SageMaker::Pipeline"]
+    parts = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else "X" for p in parts)
+    assert [s["Name"] for s in json.loads(text)["Steps"]] == [s["Name"] for s in expected["Steps"]]
+    assert (
+        json.loads(text)["Steps"][0]["Arguments"]["AppSpecification"]
+        == expected["Steps"][0]["Arguments"]["AppSpecification"]
+    )
 
 
 def test_definition_that_is_not_json_is_named(stack, store, code, tmp_path):
@@ -312,3 +323,29 @@ def test_metrics_use_the_pipeline_namespace_and_dimension(stack, store, code):
     assert failed.statistic == "Sum"
     duration = pipeline.metric_execution_duration(statistic="p90")
     assert (duration.metric_name, duration.statistic) == ("ExecutionDuration", "p90")
+
+
+def test_definition_method_returning_other_types_is_rejected(stack, store, code):
+    class Broken:
+        def definition(self):
+            return 42
+
+    with pytest.raises(ConfigurationError, match=r"Broken.definition\(\) returned int"):
+        make(stack, store, code, definition=Broken())
+
+
+def test_max_parallel_steps_must_be_positive(stack, store, code):
+    with pytest.raises(ConfigurationError, match="max_parallel_execution_steps: got 0"):
+        make(stack, store, code, max_parallel_execution_steps=0)
+
+
+def test_definition_over_sagemaker_limit_is_rejected(stack, store, code):
+    definition = processing_definition()
+    definition["Steps"][0]["Description"] = "x" * 1_048_576
+    with pytest.raises(ConfigurationError, match="SageMaker allows at most 1,048,576"):
+        make(stack, store, code, definition=definition)
+
+
+def test_bad_step_source_name_is_named():
+    with pytest.raises(ConfigurationError, match="step source name 'a b' is not allowed"):
+        placeholders.step_source("a b")

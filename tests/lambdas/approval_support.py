@@ -194,6 +194,8 @@ class Failure:
     status: int
     times: int
     message: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
 
 
 @dataclass
@@ -215,10 +217,24 @@ class FakeGitHub:
         self.files[(branch, path)] = text
 
     def fail(
-        self, method: str, path: str, status: int = 502, times: int = 1000, message: str = "Bad"
+        self,
+        method: str,
+        path: str,
+        status: int = 502,
+        times: int = 1000,
+        message: str = "Bad",
+        *,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
     ) -> None:
-        """Answer `status` to the next `times` requests matching `method` and regex `path`."""
-        self.failures.append(Failure(method, re.compile(path), status, times, message))
+        """Answer `status` to the next `times` requests matching `method` and regex `path`.
+
+        The answer's body is `{"message": message}` unless `body` is given; `headers` are
+        added to the response (e.g. Retry-After).
+        """
+        self.failures.append(
+            Failure(method, re.compile(path), status, times, message, headers or {}, body)
+        )
 
     def calls(self, method: str, pattern: str = "") -> list[Request]:
         return [r for r in self.requests if r.method == method and re.search(pattern, r.path)]
@@ -233,17 +249,22 @@ class FakeGitHub:
 
     # -- request handling ------------------------------------------------------------
 
-    def handle(self, request: Request) -> tuple[int, Any]:
+    def respond(self, request: Request) -> tuple[int, Any, dict[str, str]]:
+        """Status, JSON body and extra headers for one request."""
         self.requests.append(request)
         if request.headers.get("authorization") != f"Bearer {self.token}":
-            return 401, {"message": "Bad credentials"}
+            return 401, {"message": "Bad credentials"}, {}
         if request.headers.get("accept") != "application/vnd.github+json":
-            return 415, {"message": "Unsupported Accept header"}
+            return 415, {"message": "Unsupported Accept header"}, {}
         for failure in self.failures:
             matches = failure.method == request.method and failure.path.search(request.path)
             if matches and failure.times > 0:
                 failure.times -= 1
-                return failure.status, {"message": failure.message}
+                body = {"message": failure.message} if failure.body is None else failure.body
+                return failure.status, body, failure.headers
+        return (*self.handle(request), {})
+
+    def handle(self, request: Request) -> tuple[int, Any]:
         prefix = f"/repos/{self.repository}"
         if not request.path.startswith(prefix + "/"):
             return 404, {"message": "Not Found"}
@@ -366,9 +387,11 @@ def serve(fake: FakeGitHub) -> ThreadingHTTPServer:
                 body=json.loads(raw) if raw else None,
                 headers={k.lower(): v for k, v in self.headers.items()},
             )
-            status, body = fake.handle(request)
+            status, body, headers = fake.respond(request)
             data = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -395,3 +418,19 @@ class LambdaContextStub:
     aws_request_id = "b6f3c1d2-0000-4000-8000-000000000001"
     log_group_name = "/aws/lambda/model-approval"
     log_stream_name = "2026/11/20/[$LATEST]abcdef"
+
+
+@dataclass
+class FakeClock:
+    """Time that passes only when the code under test sleeps: `sleep` and `remaining`."""
+
+    limit: float
+    now: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def remaining(self) -> float:
+        return self.limit - self.now

@@ -12,6 +12,7 @@ from approval_support import (
     MANIFEST_PATH,
     REPOSITORY,
     TOKEN,
+    FakeClock,
     FakeGitHub,
     LambdaContextStub,
     Outputs,
@@ -351,18 +352,181 @@ def test_metadata_update_of_an_approved_package_promotes_nothing(
     assert github.requests == [] and outputs.dead_letters() == []
 
 
+def test_stale_promotion_branch_is_updated_over_its_own_blob(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    arn = registry.add(GOOD, status="Approved")
+    stale = github.files[("main", MANIFEST_PATH)].replace("version: null", "version: 9", 1)
+    github.seed(BRANCH_1, MANIFEST_PATH, stale)  # left over from an earlier attempt
+    result = run(package_event("approved.json", arn), make_config())
+
+    assert result["action"] == "pull-request-opened"
+    assert github.calls("POST", "/git/refs")  # tried, and found the branch existing
+    (put,) = github.calls("PUT")
+    assert put.body["sha"] == FakeGitHub.blob(stale)  # the branch's blob, not main's
+    assert put.body["branch"] == BRANCH_1
+    text = github.files[(BRANCH_1, MANIFEST_PATH)]
+    assert "  staging:\n    model_package_group: tabular-classifier\n    version: 1\n" in text
+    assert len(github.pulls) == 1 and outputs.dead_letters() == []
+
+
+def test_sha_conflict_on_put_is_re_read_then_dead_lettered_and_redrive_succeeds(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.fail("PUT", "/contents/", status=409, times=1, message="sha does not match")
+    result = run(event, make_config())
+
+    assert (result["action"], result["category"]) == ("dead-lettered", "promotion-failed")
+    assert "changed while it was being updated" in result["reason"]
+    contents = [r for r in github.requests if "/contents/" in r.path]
+    assert [(r.method, r.query.get("ref")) for r in contents] == [
+        ("GET", "main"),
+        ("PUT", None),
+        ("GET", BRANCH_1),  # re-read after the conflict
+    ]
+    assert github.pulls == []
+    assert len(outputs.dead_letters()) == 1
+
+    redriven = run(event, make_config())  # replayed from the dead-letter queue
+    assert redriven["action"] == "pull-request-opened"
+    assert len(github.calls("PUT")) == 2 and len(github.pulls) == 1
+
+
+def test_invalid_put_is_a_github_error_not_a_conflict(
+    run: Any,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+    sleeps: list[float],
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.fail("PUT", "/contents/", status=422, message="Invalid request: content is not valid")
+    result = run(event, make_config())
+
+    assert (result["action"], result["category"]) == ("dead-lettered", "github-error")
+    assert "HTTP 422 Invalid request" in result["reason"]
+    assert len(github.calls("PUT")) == 1 and sleeps == []  # not retried
+    assert github.calls("GET", f"/contents/{MANIFEST_PATH}")[-1].query == {"ref": "main"}
+    assert github.pulls == []
+    ((_, attributes),) = outputs.dead_letters()
+    assert attributes["category"] == "github-error"
+
+
+def test_pull_request_opened_concurrently_is_returned_when_creating_says_it_exists(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    url = f"https://github.com/{REPOSITORY}/pull/7"
+    github.pulls.append(
+        {"number": 7, "html_url": url, "state": "open", "head": BRANCH_1, "base": "main"}
+    )
+    github.fail("GET", "/pulls$", status=200, times=1, body=[])  # opened after this listing
+    result = run(event, make_config())
+
+    assert result == {
+        "event_id": event["id"],
+        "action": "pull-request-opened",
+        "pull_request": url,
+        "branch": BRANCH_1,
+    }
+    assert [r.method for r in github.requests if r.path.endswith("/pulls")] == [
+        "GET",
+        "POST",  # 422: "A pull request already exists for ..."
+        "GET",
+    ]
+    assert len(github.pulls) == 1 and outputs.dead_letters() == []
+
+
+def test_retries_stop_before_the_invocation_runs_out_of_time(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.fail("POST", "/pulls$", status=502, message="Server Error")
+    clock = FakeClock(limit=18.0)  # margin 5 s, request timeout 10 s
+    result = process(
+        event, make_config(), clients, sleep=clock.sleep, remaining_seconds=clock.remaining
+    )
+
+    assert (result["action"], result["category"]) == ("dead-lettered", "github-unavailable")
+    assert clock.sleeps == [1.0, 2.0]  # a 4 s wait plus a 10 s attempt would not fit
+    assert len(github.calls("POST", "/pulls$")) == 3
+    assert "HTTP 502 Server Error (gave up after 3 attempts" in result["reason"]
+    ((body, attributes),) = outputs.dead_letters()
+    assert body == event and attributes["category"] == "github-unavailable"
+
+
+def test_no_call_is_started_without_time_for_it(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    clock = FakeClock(limit=12.0)
+    result = process(
+        event, make_config(), clients, sleep=clock.sleep, remaining_seconds=clock.remaining
+    )
+    assert result["category"] == "github-unavailable"
+    assert "gave up after 0 attempts" in result["reason"]
+    assert github.requests == [] and clock.sleeps == []
+    assert len(outputs.dead_letters()) == 1
+
+
+def test_retry_after_is_honoured_within_the_time_left(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.fail("POST", "/pulls$", status=429, times=1, headers={"Retry-After": "30"})
+    clock = FakeClock(limit=80.0)
+    result = process(
+        event, make_config(), clients, sleep=clock.sleep, remaining_seconds=clock.remaining
+    )
+    assert result["action"] == "pull-request-opened"
+    assert clock.sleeps == [30.0]
+    assert outputs.dead_letters() == []
+
+
 # -- Rejected -----------------------------------------------------------------------------
 
 
 def test_rejected_publishes_a_notice(
     run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
 ) -> None:
-    arn = registry.add(report(accuracy=0.95, auc=0.871), status="Rejected")
-    assert run(package_event("rejected.json", arn), make_config())["action"] == "notified"
+    arn = registry.add(report(accuracy=0.95, auc=0.871))
+    registry.set_status(arn, "Rejected", "auto: below the quality bar: auc 0.871 < 0.9")
+    event = package_event("rejected.json", arn, ApprovalDescription="stale text in the event")
+    assert run(event, make_config())["action"] == "notified"
     (note,) = outputs.notifications()
     assert note["Subject"] == f"{GROUP} v1 was rejected"
     assert "Reason: auto: below the quality bar: auc 0.871 < 0.9" in note["Message"]
+    assert "stale text" not in note["Message"]
     assert note["MessageAttributes"]["kind"] == "rejected"
+
+
+def test_retried_rejected_event_after_reapproval_sends_nothing(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    arn = registry.add(report(accuracy=0.95, auc=0.871))
+    registry.set_status(arn, "Rejected", "auto: below the quality bar")
+    event = package_event("rejected.json", arn)
+    assert run(event, make_config())["action"] == "notified"
+    assert len(outputs.notifications()) == 1
+    registry.set_status(arn, "Approved", "approved by a reviewer after a re-check")
+    result = run(event, make_config())  # the same event, delivered again
+    assert result["action"] == "none" and "no longer Rejected" in result["reason"]
+    assert outputs.notifications() == [] and outputs.dead_letters() == []
+    assert github.requests == []
 
 
 # -- events that cannot be handled ----------------------------------------------------------
@@ -447,3 +611,29 @@ def test_handler_reads_settings_and_logs_the_event_id_on_every_line(
     assert any(line["message"] == "candidate evaluated" for line in lines)
     dead = [line for line in lines if line["message"] == "event sent to the dead-letter queue"]
     assert dead[0]["category"] == "foreign-event" and dead[0]["event_id"] == foreign["id"]
+
+
+def test_event_with_odd_timestamps_and_metrics_without_s3_uri_is_processed(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(GOOD)
+    event = package_event(
+        "pending.json",
+        candidate,
+        CreationTime="Fri, 20 Nov 2026 14:02:09 GMT",
+        LastModifiedTime="yesterday",
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json"}}},
+    )
+    result = run(event, make_config(approval_policy="manual"))
+    assert (result["action"], result["verdict"]) == ("notified", "approve")
+    assert len(outputs.notifications()) == 1 and outputs.dead_letters() == []
+
+
+def test_handler_takes_the_time_left_from_the_lambda_context() -> None:
+    class Context(LambdaContextStub):
+        def get_remaining_time_in_millis(self) -> int:
+            return 42_500
+
+    assert handler.remaining_seconds(Context())() == 42.5
+    default = handler.remaining_seconds(LambdaContextStub())()  # no such method: 90 s budget
+    assert handler.DEFAULT_TIME_LIMIT_SECONDS - 1 < default <= handler.DEFAULT_TIME_LIMIT_SECONDS

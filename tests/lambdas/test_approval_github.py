@@ -1,13 +1,20 @@
-"""The GitHub client against the local fake: headers, retries with backoff, errors."""
+"""The GitHub client against the local fake: headers, retries, time limit, errors."""
 
 from __future__ import annotations
 
 import socket
 
 import pytest
-from approval_support import MANIFEST_PATH, MANIFEST_TEXT, REPOSITORY, TOKEN, FakeGitHub
+from approval_support import (
+    MANIFEST_PATH,
+    MANIFEST_TEXT,
+    REPOSITORY,
+    TOKEN,
+    FakeClock,
+    FakeGitHub,
+)
 
-from lambdas.approval.github import GitHubClient, GitHubError, GitHubUnavailableError
+from lambdas.approval.github import GitHubClient, GitHubError, GitHubUnavailableError, Response
 
 
 def client(url: str, sleeps: list[float], token: str = TOKEN) -> GitHubClient:
@@ -80,3 +87,79 @@ def test_existing_branch_is_reported_not_raised(github: FakeGitHub, sleeps: list
     assert gh.create_branch("promote/a", sha) is True
     assert gh.create_branch("promote/a", sha) is False
     assert github.calls("POST", "/git/refs")[0].body == {"ref": "refs/heads/promote/a", "sha": sha}
+
+
+def timed_client(url: str, clock: FakeClock) -> GitHubClient:
+    return GitHubClient(
+        repository=REPOSITORY,
+        token=TOKEN,
+        api_url=url,
+        sleep=clock.sleep,
+        remaining_seconds=clock.remaining,
+    )
+
+
+def test_retry_after_seconds_replace_the_backoff(github: FakeGitHub) -> None:
+    github.fail("GET", "/git/ref/heads/main", status=503, times=2, headers={"Retry-After": "3"})
+    clock = FakeClock(limit=60.0)
+    assert timed_client(github.url, clock).branch_sha("main") == github.branches["main"]
+    assert clock.sleeps == [3.0, 3.0]
+
+
+def test_retry_after_beyond_the_time_left_gives_up_without_waiting(github: FakeGitHub) -> None:
+    github.fail("GET", "/pulls", status=429, headers={"Retry-After": "60"}, message="Slow down")
+    clock = FakeClock(limit=60.0)
+    with pytest.raises(GitHubUnavailableError, match=r"HTTP 429 Slow down.*after 1 attempts"):
+        timed_client(github.url, clock).find_open_pull("promote/x", "main")
+    assert clock.sleeps == [] and len(github.requests) == 1
+
+
+def test_secondary_rate_limit_403_is_retried(github: FakeGitHub, sleeps: list[float]) -> None:
+    github.fail(
+        "POST", "/pulls", status=403, times=1, message="You have exceeded a secondary rate limit"
+    )
+    gh = client(github.url, sleeps)
+    gh.create_branch("promote/a", gh.branch_sha("main"))
+    github.files[("promote/a", MANIFEST_PATH)] = "changed\n"
+    assert gh.create_pull(head="promote/a", base="main", title="t", body="b").number == 1
+    assert sleeps == [1.0]
+
+
+def test_other_403_is_not_retried(github: FakeGitHub, sleeps: list[float]) -> None:
+    github.fail("GET", "/pulls", status=403, message="Resource not accessible by integration")
+    with pytest.raises(GitHubError, match="HTTP 403 Resource not accessible") as caught:
+        client(github.url, sleeps).find_open_pull("promote/x", "main")
+    assert not isinstance(caught.value, GitHubUnavailableError) and sleeps == []
+
+
+def test_put_conflict_409_is_false_but_422_is_an_error(
+    github: FakeGitHub, sleeps: list[float]
+) -> None:
+    gh = client(github.url, sleeps)
+    kwargs = {"branch": "main", "text": "x\n", "message": "m"}
+    assert gh.put_file(MANIFEST_PATH, sha="0" * 40, **kwargs) is False  # stale blob: 409
+    github.fail("PUT", "/contents/", status=422, times=1, message="Invalid request")
+    with pytest.raises(GitHubError, match="HTTP 422 Invalid request") as caught:
+        gh.put_file(MANIFEST_PATH, sha=FakeGitHub.blob(MANIFEST_TEXT), **kwargs)
+    assert caught.value.status == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"message": "Validation Failed", "errors": ["head is invalid"]},
+            "Validation Failed; head is invalid",
+        ),
+        (
+            {"message": "Validation Failed", "errors": [{"message": "exists"}, {"code": "x"}]},
+            "Validation Failed; exists; {'code': 'x'}",
+        ),
+        ({"message": "Bad", "errors": "not a list"}, "Bad"),
+        ({"errors": [None, "only this"]}, "only this"),
+        (["not", "a", "dict"], ""),
+        (None, ""),
+    ],
+)
+def test_error_message_accepts_string_and_dict_details(body: object, message: str) -> None:
+    assert Response(422, body).message == message
