@@ -81,8 +81,17 @@ def test_approval_function_iam_is_scoped(synthesized):
     assert "sagemaker:UpdateModelPackage" not in text
     assert "model-package/tabular-classifier/*" in text
     # Only the pipeline's prefix of the artifact bucket, read-only.
-    s3 = [s for s in statements if "s3:GetObject*" in json.dumps(s["Action"])]
-    assert all("pipelines/tabular-classifier/*" in json.dumps(s["Resource"]) for s in s3)
+    (s3,) = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
+    assert s3["Action"] == ["s3:GetBucket*", "s3:GetObject*", "s3:List*"]
+    assert s3["Resource"] == [
+        {"Fn::GetAtt": ["Artifacts80C0BB10", "Arn"]},
+        {
+            "Fn::Join": [
+                "",
+                [{"Fn::GetAtt": ["Artifacts80C0BB10", "Arn"]}, "/pipelines/tabular-classifier/*"],
+            ]
+        },
+    ]
     assert "s3:PutObject" not in text
     # Only its own secret.
     (secret,) = [

@@ -84,10 +84,24 @@ def test_pipeline_role_is_scoped(synthesized):
 
 def test_registry_is_readable_from_deploy_accounts_only(synthesized):
     group = synthesized.only(BUILD, "AWS::SageMaker::ModelPackageGroup")
-    policy = json.dumps(group["Properties"]["ModelPackageGroupPolicy"])
-    for account in DEPLOY_ACCOUNTS:
-        assert account in policy
-    assert "UpdateModelPackage" not in policy
+    statements = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
+    readers = {"AWS": [f"arn:aws:iam::{a}:root" for a in sorted(DEPLOY_ACCOUNTS)]}
+    assert [(s["Principal"], s["Action"], s["Resource"]) for s in statements] == [
+        (
+            readers,
+            "sagemaker:DescribeModelPackageGroup",
+            "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/tabular-classifier",
+        ),
+        (
+            readers,
+            [
+                "sagemaker:CreateModel",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListModelPackages",
+            ],
+            "arn:aws:sagemaker:eu-west-1:111111111111:model-package/tabular-classifier/*",
+        ),
+    ]
 
 
 def test_build_artifacts_readable_cross_account_under_pipeline_prefix(synthesized):
