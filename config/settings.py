@@ -168,7 +168,8 @@ class EndpointSettings(_Settings):
 
 
 class AlarmSettings(_Settings):
-    """When the endpoint is unhealthy (see `constructs_lib.endpoint_alarms`)."""
+    """When the endpoint is unhealthy: the fields of `constructs_lib.endpoint_alarms.
+    AlarmThresholds`, which checks them (a test keeps the defaults equal)."""
 
     model_latency_p99_ms: int = 500
     errors_5xx_per_minute: int = 1

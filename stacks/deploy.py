@@ -218,20 +218,12 @@ class DeployStack(Stack):
             max_runtime=Duration.seconds(m.max_runtime),
             kms_key=self.artifacts.key,
         )
-        al = settings.alarms
         self.alarms = EndpointAlarms(
             self,
             "Alarms",
             endpoint=self.endpoint,
             topic_key=self.artifacts.key,
-            thresholds=AlarmThresholds(
-                model_latency_p99_ms=al.model_latency_p99_ms,
-                errors_5xx_per_minute=al.errors_5xx_per_minute,
-                errors_4xx_per_minute=al.errors_4xx_per_minute,
-                cpu_utilization_percent=al.cpu_utilization_percent,
-                memory_utilization_percent=al.memory_utilization_percent,
-                evaluation_minutes=al.evaluation_minutes,
-            ),
+            thresholds=AlarmThresholds(**settings.alarms.model_dump()),
             monitor=self.monitor,
             drift_features=m.drift_features,
             drift_threshold=m.drift_threshold,

@@ -164,3 +164,12 @@ def test_yaml_error_is_one_line_with_position(config_dir):
     message = str(info.value)
     assert "\n" not in message
     assert re.search(r"staging.yaml: not valid YAML at line \d+ column \d+: ", message)
+
+
+def test_alarm_settings_mirror_the_construct_props():
+    import dataclasses
+
+    from config.settings import AlarmSettings
+    from constructs_lib.endpoint_alarms import AlarmThresholds
+
+    assert AlarmSettings().model_dump() == dataclasses.asdict(AlarmThresholds())
