@@ -10,11 +10,15 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from constructs_lib._nag import acknowledge, wildcard_resource
+from constructs_lib._validate import Checks
 from constructs_lib.errors import ConfigurationError
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _REF = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+# IAM role names are at most 64 characters; the longest suffix added is "-deploy".
+_ROLE_PREFIX = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,57}$")
+_ROLE_PREFIX_RULE = "1-57 letters, digits or +=,.@_- (role names are at most 64 characters)"
 
 
 class GitHubDeployAccess(Construct):
@@ -69,21 +73,24 @@ class GitHubDeployAccess(Construct):
             Default `mlops-`.
         """
         super().__init__(scope, construct_id)
-        if not _REPOSITORY.match(repository):
-            raise ConfigurationError(f"github.repository: got {repository!r}; expected owner/name")
-        bad = [r for r in (*branches, *environments) if not _REF.match(r)]
-        if bad:
-            raise ConfigurationError(
-                f"github.branches/environments: got {bad}; use letters, digits, '.', '_', '-', '/'"
+        check = Checks("GitHubDeployAccess")
+        check.text("repository", repository, _REPOSITORY, "owner/name of a GitHub repository")
+        for prop, refs in (("branches", branches), ("environments", environments)):
+            check.strings(prop, refs, _REF, "name of letters, digits, '.', '_', '-' or '/'")
+        if check.ok() and not branches and not environments:
+            check.fail(
+                "branches",
+                [],
+                "at least one branch or environment (with both empty nothing could ever deploy)",
             )
-        if not branches and not environments:
-            raise ConfigurationError(
-                "github.branches/environments: both empty; nothing could ever deploy"
-            )
+        check.text("role_name_prefix", role_name_prefix, _ROLE_PREFIX, _ROLE_PREFIX_RULE)
+        check.instance("create_provider", create_provider, bool, "True or False")
+        check.done()
         stack = Stack.of(self)
         if existing_provider_arn and create_provider is False:
             raise ConfigurationError(
-                "GitHubDeployAccess: give existing_provider_arn or create_provider=False, not both"
+                "GitHubDeployAccess existing_provider_arn: got one with create_provider=False;"
+                " allowed one of the two, not both"
             )
         if not create_provider:
             existing_provider_arn = stack.format_arn(
@@ -115,9 +122,10 @@ class GitHubDeployAccess(Construct):
             )
 
         session = max_session or Duration.hours(1)
+        # The deploy role is the construct's primary resource (`node.default_child`).
         self.deploy_role = iam.Role(
             self,
-            "DeployRole",
+            "Resource",
             assumed_by=github_principal(deploy_subjects),
             role_name=f"{role_name_prefix}-deploy",
             description=f"GitHub Actions deploys of {repository}",

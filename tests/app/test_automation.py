@@ -133,7 +133,9 @@ def test_github_oidc_roles_are_limited_to_the_repository(synthesized):
     ]:
         synthesized.only(stack, "AWS::IAM::OIDCProvider")
         roles = synthesized.resources(stack, "AWS::IAM::Role")
-        (deploy,) = [r for k, r in roles.items() if k.startswith("GitHubDeployRole")]
+        (deploy,) = [
+            r for r in roles.values() if r["Properties"].get("RoleName", "").endswith("-deploy")
+        ]
         env = stack.removeprefix("mlops-")
         # The name the workflows assume (.github/workflows/*.yml).
         assert deploy["Properties"]["RoleName"] == f"mlops-github-{env}-deploy"
