@@ -36,7 +36,8 @@ class Shown(str):
 
 
 def _typed(value: Any) -> Shown:
-    return Shown(f"a {_kind(value)} {value!r}")
+    kind = _kind(value)
+    return Shown(f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind} {value!r}")
 
 
 class Checks:

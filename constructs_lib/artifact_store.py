@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -9,7 +11,17 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from constructs_lib._nag import acknowledge
-from constructs_lib.errors import ConfigurationError
+from constructs_lib._validate import Checks
+
+# S3 bucket naming rules (general purpose buckets): 3-63 lowercase letters, digits, dots
+# and hyphens, starting and ending with a letter or digit.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_BUCKET_NAME_RULE = (
+    "3-63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
+)
+# KMS: `alias/` then 1-250 of letters, digits, /_-; `alias/aws/` is reserved for AWS.
+_KEY_ALIAS = re.compile(r"^alias/(?!aws/)[A-Za-z0-9/_-]{1,250}$")
+_KEY_ALIAS_RULE = "alias/<name> (letters, digits, '/', '_', '-'; alias/aws/ is reserved)"
 
 
 class ArtifactStore(Construct):
@@ -44,7 +56,7 @@ class ArtifactStore(Construct):
             deleted. Default RETAIN (use DESTROY only for throwaway environments; a
             bucket that still holds objects then fails to delete).
         :param noncurrent_version_expiration: how long overwritten or deleted object
-            versions are kept. Default 90 days; 1 to 3650 days.
+            versions are kept, 1 to 3650 days. Default 90 days.
         :param encryption_key: an existing KMS key to encrypt with. Default: a new
             customer-managed key with yearly rotation.
         :param server_access_logs_bucket: where server access logs go. Default: a new
@@ -56,12 +68,14 @@ class ArtifactStore(Construct):
         """
         super().__init__(scope, construct_id)
         expiration = noncurrent_version_expiration or Duration.days(90)
-        days = expiration.to_days()
-        if not 1 <= days <= 3650:
-            raise ConfigurationError(
-                f"ArtifactStore noncurrent_version_expiration: got {days} days;"
-                " allowed 1 to 3650 days"
-            )
+        check = Checks("ArtifactStore")
+        check.instance("removal_policy", removal_policy, RemovalPolicy, "a RemovalPolicy")
+        check.duration("noncurrent_version_expiration", expiration, 86_400, 3650 * 86_400)
+        if bucket_name is not None:
+            check.text("bucket_name", bucket_name, _BUCKET_NAME, _BUCKET_NAME_RULE)
+        if key_alias is not None:
+            check.text("key_alias", key_alias, _KEY_ALIAS, _KEY_ALIAS_RULE)
+        check.done()
 
         self.key: kms.IKey = encryption_key or kms.Key(
             self,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
+
+from constructs_lib._validate import Checks
+
+# SNS: "the display name ... can include up to 100 characters".
+_DISPLAY_NAME = re.compile(r"^.{1,100}$", re.DOTALL)
 
 
 class NotificationTopic(Construct):
@@ -28,9 +35,12 @@ class NotificationTopic(Construct):
         """Create the topic and allow CloudWatch alarms (and EventBridge) to use it.
 
         :param key: encrypts messages at rest; its policy gains CloudWatch and EventBridge.
-        :param display_name: shown in e-mail notifications.
+        :param display_name: shown in e-mail notifications; 1 to 100 characters.
         """
         super().__init__(scope, construct_id)
+        check = Checks("NotificationTopic")
+        check.text("display_name", display_name, _DISPLAY_NAME, "1-100 characters")
+        check.done()
         stack = Stack.of(self)
         self.topic = sns.Topic(
             self, "Resource", display_name=display_name, master_key=key, enforce_ssl=True

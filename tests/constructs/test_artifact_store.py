@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -102,9 +104,37 @@ def test_noncurrent_expiration_is_configurable(stack):
     )
 
 
-def test_noncurrent_expiration_out_of_range_names_prop(stack):
-    with pytest.raises(ConfigurationError, match="noncurrent_version_expiration: got 4000 days"):
-        ArtifactStore(stack, "Store", noncurrent_version_expiration=Duration.days(4000))
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"noncurrent_version_expiration": Duration.days(4000)},
+            "ArtifactStore noncurrent_version_expiration: got 345600000 s; allowed a Duration"
+            " from 86400 s to 315360000 s",
+        ),
+        (
+            {"noncurrent_version_expiration": 30},
+            "ArtifactStore noncurrent_version_expiration: got an int 30; allowed a Duration",
+        ),
+        ({"removal_policy": "retain"}, "ArtifactStore removal_policy: got a str 'retain'"),
+        ({"bucket_name": "My_Bucket"}, "ArtifactStore bucket_name: got 'My_Bucket'; allowed 3-63"),
+        ({"key_alias": "mlops"}, "ArtifactStore key_alias: got 'mlops'; allowed alias/<name>"),
+        ({"key_alias": "alias/aws/s3"}, "alias/aws/ is reserved"),
+    ],
+)
+def test_invalid_props_name_the_prop_and_value(stack, kwargs, message):
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        ArtifactStore(stack, "Store", **kwargs)
+
+
+def test_every_problem_is_reported_at_once(stack):
+    with pytest.raises(ConfigurationError, match="bucket_name: .*; key_alias: "):
+        ArtifactStore(stack, "Store", bucket_name="A", key_alias="x")
+
+
+def test_the_bucket_is_the_default_child(stack):
+    store = ArtifactStore(stack, "Store")
+    assert store.node.default_child is store.bucket
 
 
 def test_grant_read_write_is_limited_to_prefix_and_key(stack):
