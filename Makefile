@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_VALIDATION ?= false
 CDK := node_modules/.bin/cdk
 
-.PHONY: synth test lint typecheck unit bench lock promote clean
+.PHONY: synth test lint typecheck unit bench lock promote docs clean
 
 $(BIN)/.installed: requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ unit: $(BIN)/.installed node_modules/.installed
 bench: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python tools/bench.py
 
+## docs: the API reference of constructs_lib as browsable HTML in docs/api/ (pdoc);
+## any warning (an unresolvable name, a broken docstring) fails it.
+docs: $(BIN)/.installed
+	rm -rf docs/api
+	$(BIN)/python -W error -m pdoc --docformat restructuredtext --output-directory docs/api constructs_lib
+	@echo "open docs/api/index.html"
+
 ## lock: re-resolve requirements.in into requirements.lock after changing a pin.
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --no-header -q
@@ -61,4 +68,4 @@ promote: $(BIN)/.installed
 	$(BIN)/python tools/promote.py --env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(DRY_RUN),--dry-run)
 
 clean:
-	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache docs/api build dist

@@ -12,6 +12,7 @@ call are reported together. Values that are CDK tokens are not checked.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -38,6 +39,16 @@ class Shown(str):
 def _typed(value: Any) -> Shown:
     kind = _kind(value)
     return Shown(f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind} {value!r}")
+
+
+def _is_token_number(value: Any) -> bool:
+    """A number that stands for a CDK token (inf and nan are not; jsii cannot pass them)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and Token.is_unresolved(value)
+    )
 
 
 class Checks:
@@ -72,7 +83,7 @@ class Checks:
         allowed = f"a whole number from {low}{unit}" + (
             f" to {high}{unit}" if high is not None else " up"
         )
-        if isinstance(value, int | float) and Token.is_unresolved(value):
+        if _is_token_number(value):
             return True
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(prop, _typed(value), allowed)
@@ -95,9 +106,13 @@ class Checks:
         lower = "" if low is None else f"{'above' if low_open else 'from'} {_shown(float(low))}"
         upper = "" if high is None else f"up to {_shown(float(high))}"
         allowed = "a number" + (f" {lower}" if lower else "") + (f" {upper}" if upper else "")
-        if isinstance(value, int | float) and Token.is_unresolved(value):
+        if _is_token_number(value):
             return True
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             self.fail(prop, _typed(value), allowed)
             return False
         too_low = low is not None and (value <= low if low_open else value < low)
