@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from constructs_lib.errors import ConfigurationError
+from constructs_lib.metrics import Direction, MetricThreshold, ProblemType
 
 CONFIG_DIR = Path(__file__).resolve().parent
 BUILD_FILE = "build.yaml"
@@ -54,12 +55,52 @@ class RegistrySettings(_Settings):
     description: str = ""
 
 
+class ThresholdSettings(_Settings):
+    """One metric's quality bar: `{minimum: 0.9}` (higher is better) or `{maximum: 3.5}`
+    (lower is better)."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_bare(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                f"a bare number is ambiguous; write {{minimum: {value}}} (higher is better)"
+                f" or {{maximum: {value}}} (lower is better)"
+            )
+        return value
+
+
 class ApprovalSettings(_Settings):
-    """How the approval function judges a newly registered package."""
+    """How the approval function judges a newly registered package (`ModelApproval`)."""
 
     policy: Literal["manual", "auto"] = "manual"
-    thresholds: dict[str, Annotated[float, Field(ge=0, le=1)]]
+    problem_type: ProblemType | None = None
+    report_metrics: list[str] | None = None
+    thresholds: dict[str, ThresholdSettings]
     primary_metric: str
+    primary_metric_direction: Direction | None = None
+
+    @field_validator("thresholds")
+    @classmethod
+    def _one_bound_in_its_direction(
+        cls, value: dict[str, ThresholdSettings]
+    ) -> dict[str, ThresholdSettings]:
+        for metric, bound in value.items():
+            try:
+                MetricThreshold(metric=metric, minimum=bound.minimum, maximum=bound.maximum)
+            except ConfigurationError as exc:
+                raise ValueError(f"{metric}: {exc}") from None
+        return value
+
+    def metric_thresholds(self) -> list[MetricThreshold]:
+        """The thresholds as `ModelApproval` takes them."""
+        return [
+            MetricThreshold(metric=metric, minimum=bound.minimum, maximum=bound.maximum)
+            for metric, bound in self.thresholds.items()
+        ]
 
 
 class RetrainingSettings(_Settings):
@@ -115,10 +156,12 @@ class InstanceVariantSettings(_Settings):
 
 
 class ServerlessVariantSettings(_Settings):
-    """Serverless capacity."""
+    """Serverless capacity (needs `network_isolation: false`, no `vpc`, `data_capture:
+    null` and `monitoring: null`: Serverless Inference supports none of them)."""
 
     memory_size_in_mb: int
     max_concurrency: int = 5
+    provisioned_concurrency: int | None = None
 
 
 class DeploymentSettings(_Settings):
@@ -142,7 +185,7 @@ class AutoscalingSettings(_Settings):
 
 
 class DataCaptureSettings(_Settings):
-    """Share of requests and responses captured for monitoring."""
+    """Share of requests and responses captured for monitoring (`null`: no capture)."""
 
     sampling_percentage: int = 100
 
@@ -164,7 +207,7 @@ class EndpointSettings(_Settings):
     vpc: VpcSettings | None = None
     deployment: DeploymentSettings = DeploymentSettings()
     autoscaling: AutoscalingSettings | None = None
-    data_capture: DataCaptureSettings = DataCaptureSettings()
+    data_capture: DataCaptureSettings | None = DataCaptureSettings()
 
 
 class AlarmSettings(_Settings):
@@ -174,13 +217,14 @@ class AlarmSettings(_Settings):
     model_latency_p99_ms: int = 500
     errors_5xx_per_minute: int = 1
     errors_4xx_per_minute: int = 20
-    cpu_utilization_percent: int = 80
+    cpu_utilization_percent: int | None = None  # instance endpoints; default 80
     memory_utilization_percent: int = 80
+    concurrency_utilization_percent: int | None = None  # serverless endpoints; default 80
     evaluation_minutes: int = 3
 
 
 class MonitoringSettings(_Settings):
-    """Model Monitor data-quality schedule and drift alarms."""
+    """Model Monitor data-quality schedule and drift alarms (`null`: no monitoring)."""
 
     schedule_expression: str = "cron(0 * ? * * *)"
     instance_type: InstanceType = "ml.m5.large"
@@ -197,7 +241,7 @@ class EnvironmentSettings(_Settings):
     removal_policy: Literal["retain", "destroy"] = "retain"
     endpoint: EndpointSettings
     alarms: AlarmSettings = AlarmSettings()
-    monitoring: MonitoringSettings = MonitoringSettings()
+    monitoring: MonitoringSettings | None = MonitoringSettings()
 
 
 class PromotionPin(_Settings):

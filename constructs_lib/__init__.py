@@ -1,40 +1,99 @@
 """AWS CDK constructs for SageMaker MLOps.
 
-One public construct per module:
+Every public construct, interface and value class is importable from here with its real
+type; each lives in the module named for it:
 
-- `ArtifactStore` (artifact_store): KMS key + versioned, TLS-only, logged S3 bucket.
-- `SageMakerPipeline` (sagemaker_pipeline): a pipeline definition as AWS::SageMaker::Pipeline.
-- `ModelRegistry` (model_registry): a model package group with cross-account read.
-- `RegisteredModel` (registered_model): a SageMaker model from a pinned package version.
-- `RealtimeEndpoint` (realtime_endpoint): endpoint config + endpoint with guardrails.
-- `DataQualityMonitor` (data_quality_monitor): Model Monitor schedule against a baseline.
-- `EndpointAlarms` (endpoint_alarms): alarms, encrypted SNS topic and a dashboard.
+Build side
+    `ArtifactStore` (artifact_store): KMS key + versioned, TLS-only, logged S3 bucket.
+    `SageMakerPipeline`, `IPipeline` (sagemaker_pipeline): a pipeline definition
+    as `AWS::SageMaker::Pipeline`, with a role derived from its steps.
+    `ModelRegistry`, `IModelPackageGroup` (model_registry): a model package group with
+    cross-account read.
+    `ModelApproval`, `MetricThreshold` (model_approval, metrics): the rule and Lambda
+    that judge registered versions and open promotion pull requests.
+    `PipelineNotifications`, `RetrainingSchedule`, `NotificationTopic`,
+    `GitHubDeployAccess`.
 
-`placeholders` holds the stand-ins for deploy-time values inside a definition, and
-`ConfigurationError` is the one error raised for invalid props. Constructs are imported
-on first use, so `constructs_lib.errors` and `placeholders` load without aws-cdk-lib.
+Serving side
+    `RegisteredModel`, `IModel`, `ModelVpc` (registered_model): a model from a pinned
+    package version.
+    `RealtimeEndpoint`, `IEndpoint`, `InstanceVariant`, `ServerlessVariant`,
+    `TrafficShift`, `Autoscaling`, `DataCapture` (realtime_endpoint).
+    `DataQualityMonitor` (data_quality_monitor), `EndpointAlarms`, `AlarmThresholds`
+    (endpoint_alarms).
+
+`placeholders` holds the stand-ins for deploy-time values inside a pipeline definition,
+and `ConfigurationError` is the one error raised for invalid props.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from constructs_lib import placeholders
+from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.data_quality_monitor import DataQualityMonitor
+from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.github_deploy_access import GitHubDeployAccess
+from constructs_lib.metrics import (
+    REPORT_METRICS,
+    Direction,
+    MetricThreshold,
+    ProblemType,
+)
+from constructs_lib.model_approval import ModelApproval
+from constructs_lib.model_registry import IModelPackageGroup, ModelRegistry
+from constructs_lib.notification_topic import NotificationTopic
+from constructs_lib.pipeline_notifications import PipelineNotifications
+from constructs_lib.realtime_endpoint import (
+    Autoscaling,
+    DataCapture,
+    IEndpoint,
+    InstanceVariant,
+    RealtimeEndpoint,
+    ServerlessVariant,
+    TrafficShift,
+)
+from constructs_lib.registered_model import IModel, ModelVpc, RegisteredModel
+from constructs_lib.retraining_schedule import RetrainingSchedule
+from constructs_lib.sagemaker_pipeline import (
+    DefinitionSource,
+    HasDefinition,
+    IPipeline,
+    SageMakerPipeline,
+)
 
-_MODULES = {
-    "ArtifactStore": "artifact_store",
-    "SageMakerPipeline": "sagemaker_pipeline",
-    "ModelRegistry": "model_registry",
-    "RegisteredModel": "registered_model",
-    "RealtimeEndpoint": "realtime_endpoint",
-    "DataQualityMonitor": "data_quality_monitor",
-    "EndpointAlarms": "endpoint_alarms",
-    "ConfigurationError": "errors",
-}
+__version__ = "0.2.0"
 
-__all__ = sorted(_MODULES)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODULES:
-        raise AttributeError(f"module 'constructs_lib' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"constructs_lib.{_MODULES[name]}"), name)
+__all__ = [
+    "REPORT_METRICS",
+    "AlarmThresholds",
+    "ArtifactStore",
+    "Autoscaling",
+    "ConfigurationError",
+    "DataCapture",
+    "DataQualityMonitor",
+    "DefinitionSource",
+    "Direction",
+    "EndpointAlarms",
+    "GitHubDeployAccess",
+    "HasDefinition",
+    "IEndpoint",
+    "IModel",
+    "IModelPackageGroup",
+    "IPipeline",
+    "InstanceVariant",
+    "MetricThreshold",
+    "ModelApproval",
+    "ModelRegistry",
+    "ModelVpc",
+    "NotificationTopic",
+    "PipelineNotifications",
+    "ProblemType",
+    "RealtimeEndpoint",
+    "RegisteredModel",
+    "RetrainingSchedule",
+    "SageMakerPipeline",
+    "ServerlessVariant",
+    "TrafficShift",
+    "placeholders",
+]

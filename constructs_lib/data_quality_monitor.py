@@ -1,4 +1,16 @@
-"""`DataQualityMonitor`: a Model Monitor data-quality schedule for one endpoint."""
+"""`DataQualityMonitor`: a Model Monitor data-quality schedule for one endpoint.
+
+Limits checked here come from the SageMaker documentation:
+
+- Model Monitor does not support serverless endpoints (Serverless Inference feature
+  exclusions): https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html
+- Schedules are hourly `cron(0 * ? * * *)`, daily `cron(0 H ? * * *)` or every N hours
+  `cron(0 H/N ? * * *)`:
+  https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-schedule-expression.html
+- `MaxRuntimeInSeconds` is 1-86400 and cannot exceed the schedule's period (3600 s for
+  an hourly data-quality schedule):
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_MonitoringStoppingCondition.html
+"""
 
 from __future__ import annotations
 
@@ -20,13 +32,15 @@ from constructs import Construct
 from constructs_lib._logs import allow_sagemaker_logs
 from constructs_lib._nag import (
     READ_GRANT_FINDINGS,
+    Finding,
     acknowledge,
     imported_key_findings,
     wildcard_resource,
 )
-from constructs_lib.errors import ConfigurationError
+from constructs_lib._validate import Checks, Shown
 from constructs_lib.images import model_monitor_image
-from constructs_lib.realtime_endpoint import RealtimeEndpoint
+from constructs_lib.realtime_endpoint import _INSTANCE_TYPE, DataCapture, RealtimeEndpoint
+from constructs_lib.registered_model import _PACKAGE_ARN, has_attribute
 
 METRIC_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 BASELINE_FIELDS = {
@@ -34,26 +48,43 @@ BASELINE_FIELDS = {
     "constraints": "ModelMetrics.ModelDataQuality.Constraints.S3Uri",
 }
 """Where a registered package records its data-quality baseline (DescribeModelPackage)."""
-_SCHEDULE = re.compile(r"^cron\(.+\)$")
+_SCHEDULE = re.compile(r"^cron\(0 (?:\*|(?P<hour>\d{1,2})(?:/(?P<every>\d{1,2}))?) \? \* \* \*\)$")
 _FEATURE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+MAX_RUNTIME_SECONDS = 86400
+
+
+def schedule_period_seconds(schedule_expression: str) -> int | None:
+    """Seconds between runs of a Model Monitor cron expression, or None if it is not
+    one of the supported forms (hourly, daily, every N hours)."""
+    match = _SCHEDULE.match(schedule_expression)
+    if match is None:
+        return None
+    hour, every = match.group("hour"), match.group("every")
+    if hour is None:
+        return 3600
+    if int(hour) > 23 or (every is not None and not 1 <= int(every) <= 24):
+        return None
+    return 3600 * int(every) if every is not None else 86400
 
 
 class DataQualityMonitor(Construct):
     """Compare an endpoint's captured traffic with the training data's baseline.
 
-    Creates an `AWS::SageMaker::DataQualityJobDefinition` and a `MonitoringSchedule`.
-    The baseline (statistics and constraints written by the build pipeline) is read
-    from the served model package at deploy time by a custom resource calling
-    `DescribeModelPackage` on that one package ARN: no lookup at synth, and a new pin
-    brings its own baseline. Reports go to `output_bucket`; per-feature drift metrics go
-    to CloudWatch (`metric_feature_drift`).
+    Creates an `AWS::SageMaker::DataQualityJobDefinition` and a `MonitoringSchedule`
+    (the schedule is `node.default_child`). The captured data is read where the
+    endpoint's `data_capture` writes it, so the two cannot disagree. The baseline
+    (statistics and constraints written by the build pipeline) is read from the served
+    model package at deploy time by a custom resource calling `DescribeModelPackage`
+    on that one package ARN: no lookup at synth, and a new pin brings its own baseline.
+    Reports go to `output_bucket`; per-feature drift metrics go to CloudWatch
+    (`metric_feature_drift`).
 
     Example::
 
         monitor = DataQualityMonitor(stack, "Monitor", endpoint=endpoint,
             model_package_arn=registry.package_arn(7), baseline_bucket=build_bucket,
             baseline_prefix="pipelines/churn/", output_bucket=bucket,
-            output_prefix="monitoring/churn-prod", schedule_expression="cron(0 * ? * * *)")
+            output_prefix="monitoring/churn-prod/", schedule_expression="cron(0 * ? * * *)")
         monitor.metric_feature_drift("age").create_alarm(...)
     """
 
@@ -68,7 +99,6 @@ class DataQualityMonitor(Construct):
         baseline_prefix: str,
         output_bucket: s3.IBucket,
         output_prefix: str,
-        capture_prefix: str,
         schedule_expression: str = "cron(0 * ? * * *)",
         instance_type: str = "ml.m5.large",
         volume_size_in_gb: int = 20,
@@ -78,36 +108,42 @@ class DataQualityMonitor(Construct):
     ) -> None:
         """Create the job definition, the schedule, their role and the baseline lookup.
 
-        :param endpoint: the endpoint to watch; its data capture must write to
-            `output_bucket` under `capture_prefix`.
+        :param endpoint: the endpoint to watch: an instance variant with `data_capture`
+            (the job reads the captured data there). Required.
         :param model_package_arn: the package the endpoint serves; its
-            `ModelMetrics.ModelDataQuality` names the baseline files.
+            `ModelMetrics.ModelDataQuality` names the baseline files. Required.
         :param baseline_bucket: where those files live (the build account's artifact
-            bucket); read access is limited to `baseline_prefix`.
-        :param output_prefix: where reports go in `output_bucket`.
-        :param capture_prefix: where the endpoint's captured data is, in `output_bucket`.
-        :param schedule_expression: default hourly, `cron(0 * ? * * *)`.
+            bucket); read access is limited to `baseline_prefix`. Required.
+        :param baseline_prefix: key prefix (folder, ending with '/') of the baselines.
+            Required.
+        :param output_bucket: where reports go. Required.
+        :param output_prefix: key prefix (folder, ending with '/') of the reports in
+            `output_bucket`. Required.
+        :param schedule_expression: default hourly, `cron(0 * ? * * *)`; also daily
+            `cron(0 H ? * * *)` or every N hours `cron(0 H/N ? * * *)`.
         :param instance_type: default ml.m5.large.
         :param volume_size_in_gb: default 20; 1 to 16384.
-        :param max_runtime: default 1 hour; 1 s to 1 hour for hourly schedules.
+        :param max_runtime: default 1 hour; 1 s up to the schedule's period (at most
+            24 hours).
         :param kms_key: encrypts the job's volume and reports. Default none.
         :param image_uri: default: SageMaker's Model Monitor analyzer for the region.
         """
         super().__init__(scope, construct_id)
-        if not _SCHEDULE.match(schedule_expression):
-            raise ConfigurationError(
-                f"monitoring.schedule_expression: got {schedule_expression!r}; expected a cron"
-                " expression such as cron(0 * ? * * *) (hourly) or cron(0 0 ? * * *) (daily)"
-            )
-        if not 1 <= volume_size_in_gb <= 16384:
-            raise ConfigurationError(
-                f"monitoring.volume_size_in_gb: got {volume_size_in_gb}; allowed 1 to 16384"
-            )
-        runtime = max_runtime or Duration.hours(1)
-        if not 1 <= runtime.to_seconds() <= 3600:
-            raise ConfigurationError(
-                f"monitoring.max_runtime: got {runtime.to_seconds():g} s; allowed 1 to 3600 s"
-            )
+        runtime = max_runtime if max_runtime is not None else Duration.hours(1)
+        capture = self._check(
+            endpoint=endpoint,
+            model_package_arn=model_package_arn,
+            baseline_bucket=baseline_bucket,
+            baseline_prefix=baseline_prefix,
+            output_bucket=output_bucket,
+            output_prefix=output_prefix,
+            schedule_expression=schedule_expression,
+            instance_type=instance_type,
+            volume_size_in_gb=volume_size_in_gb,
+            max_runtime=runtime,
+            kms_key=kms_key,
+            image_uri=image_uri,
+        )
         stack = Stack.of(self)
         self.endpoint = endpoint
         self.schedule_name = f"{endpoint.endpoint_name[:50]}-data-quality"
@@ -142,15 +178,17 @@ class DataQualityMonitor(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"Runs data-quality monitoring for endpoint {endpoint.endpoint_name}",
         )
-        capture = f"{capture_prefix.strip('/')}/*"
-        reports = f"{output_prefix.strip('/')}/*"
-        baselines = f"{baseline_prefix.strip('/')}/*"
-        output_bucket.grant_read(self.role, capture)
+        captured = f"{capture.prefix}*"
+        reports = f"{output_prefix}*"
+        baselines = f"{baseline_prefix}*"
+        capture.bucket.grant_read(self.role, captured)
         output_bucket.grant_read_write(self.role, reports)
         baseline_bucket.grant_read(self.role, baselines)
         if kms_key is not None:
             kms_key.grant_encrypt_decrypt(self.role)
             kms_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
+        if capture.kms_key is not None and capture.kms_key is not kms_key:
+            capture.kms_key.grant_decrypt(self.role)
         logs = allow_sagemaker_logs(self.role, "/aws/sagemaker/ProcessingJobs*")
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -159,30 +197,28 @@ class DataQualityMonitor(Construct):
                 conditions={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
             )
         )
-        acknowledge(
-            self.role,
-            {
-                **READ_GRANT_FINDINGS,
-                "AwsSolutions-IAM5[Action::s3:DeleteObject*]": "grant_read_write on the report"
-                " prefix only: a re-run replaces its own report.",
-                "AwsSolutions-IAM5[Action::s3:Abort*]": "grant_read_write on the report prefix.",
-                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Encrypting reports and the"
-                " job volume with the environment's key.",
-                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "grant_encrypt_decrypt on the"
-                " environment's key only.",
-                "AwsSolutions-IAM5[Resource::*]": "cloudwatch:PutMetricData has no resource-level"
-                " permissions; the statement is limited to the data-metrics namespace.",
-                wildcard_resource(self, output_bucket.arn_for_objects(capture)): "Captured"
-                " requests are written per hour under the capture prefix.",
-                wildcard_resource(self, output_bucket.arn_for_objects(reports)): "Each monitoring"
-                " execution writes its report under a new key.",
-                wildcard_resource(self, baseline_bucket.arn_for_objects(baselines)): "Baselines"
-                " are written per pipeline execution under the pipeline's prefix.",
-                wildcard_resource(self, logs): "Monitoring jobs log to"
-                " /aws/sagemaker/ProcessingJobs, one stream per job.",
-                **imported_key_findings(self, baseline_bucket),
-            },
-        )
+        findings: dict[str | Finding, str] = {
+            "AwsSolutions-IAM5[Action::s3:DeleteObject*]": "grant_read_write on the report"
+            " prefix only: a re-run replaces its own report.",
+            "AwsSolutions-IAM5[Action::s3:Abort*]": "grant_read_write on the report prefix.",
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Encrypting reports and the"
+            " job volume with the environment's key.",
+            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "grant_encrypt_decrypt on the"
+            " environment's key only.",
+            "AwsSolutions-IAM5[Resource::*]": "cloudwatch:PutMetricData has no resource-level"
+            " permissions; the statement is limited to the data-metrics namespace.",
+            wildcard_resource(self, capture.bucket.arn_for_objects(captured)): "Captured"
+            " requests are written per hour under the capture prefix.",
+            wildcard_resource(self, output_bucket.arn_for_objects(reports)): "Each monitoring"
+            " execution writes its report under a new key.",
+            wildcard_resource(self, baseline_bucket.arn_for_objects(baselines)): "Baselines"
+            " are written per pipeline execution under the pipeline's prefix.",
+            wildcard_resource(self, logs): "Monitoring jobs log to"
+            " /aws/sagemaker/ProcessingJobs, one stream per job.",
+            **imported_key_findings(self, baseline_bucket),
+        }
+        findings.update({k: v for k, v in READ_GRANT_FINDINGS.items()})
+        acknowledge(self.role, findings)
 
         volume_key = kms_key.key_arn if kms_key else None
         job: dict[str, Any] = dict(
@@ -212,7 +248,7 @@ class DataQualityMonitor(Construct):
                 monitoring_outputs=[
                     sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
                         s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
-                            s3_uri=f"s3://{output_bucket.bucket_name}/{output_prefix.strip('/')}",
+                            s3_uri=f"s3://{output_bucket.bucket_name}/{output_prefix.rstrip('/')}",
                             local_path="/opt/ml/processing/output",
                             s3_upload_mode="EndOfJob",
                         )
@@ -263,31 +299,93 @@ class DataQualityMonitor(Construct):
         self.resource.node.add_dependency(self.job_definition)
         self.resource.node.add_dependency(endpoint.resource)
 
-    def metric_feature_drift(self, feature: str, **kwargs: Any) -> cloudwatch.Metric:
-        """Distance between `feature`'s live and baseline distributions (Maximum per hour)."""
-        if not _FEATURE.match(feature):
-            raise ConfigurationError(
-                f"monitoring feature: got {feature!r}; expected a column name of letters,"
-                " digits, '_', '.' or '-'"
+    @staticmethod
+    def _check(*, endpoint: Any, max_runtime: Any, **props: Any) -> DataCapture:
+        """Every prop, then what SageMaker refuses of the endpoint and the schedule."""
+        check = Checks("DataQualityMonitor")
+        if check.instance("endpoint", endpoint, RealtimeEndpoint, "a RealtimeEndpoint"):
+            if endpoint.serverless:
+                check.fail(
+                    "endpoint",
+                    Shown(f"{endpoint.endpoint_name!r} with a ServerlessVariant"),
+                    "an endpoint with an InstanceVariant (Model Monitor does not support"
+                    " serverless endpoints)",
+                )
+            elif endpoint.data_capture is None:
+                check.fail(
+                    "endpoint",
+                    Shown(f"{endpoint.endpoint_name!r} without data_capture"),
+                    "an endpoint with data_capture (the job analyses the captured requests)",
+                )
+        check.text(
+            "model_package_arn",
+            props["model_package_arn"],
+            _PACKAGE_ARN,
+            "arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>",
+        )
+        for bucket in ("baseline_bucket", "output_bucket"):
+            has_attribute(check, bucket, props[bucket], "bucket_name", "an s3.IBucket")
+        check.key_prefix("baseline_prefix", props["baseline_prefix"])
+        check.key_prefix("output_prefix", props["output_prefix"])
+        schedule = props["schedule_expression"]
+        period = schedule_period_seconds(schedule) if isinstance(schedule, str) else None
+        if period is None:
+            check.fail(
+                "schedule_expression",
+                schedule,
+                "cron(0 * ? * * *) (hourly), cron(0 H ? * * *) (daily at hour H, 0-23) or"
+                " cron(0 H/N ? * * *) (every N hours, 1-24)",
             )
+        check.text("instance_type", props["instance_type"], _INSTANCE_TYPE, "ml.<family>.<size>")
+        check.integer("volume_size_in_gb", props["volume_size_in_gb"], 1, 16384)
+        check.duration(
+            "max_runtime", max_runtime, 1, min(period or MAX_RUNTIME_SECONDS, MAX_RUNTIME_SECONDS)
+        )
+        if props["kms_key"] is not None:
+            has_attribute(check, "kms_key", props["kms_key"], "key_arn", "a kms.IKey or None")
+        if props["image_uri"] is not None:
+            check.text("image_uri", props["image_uri"])
+        check.done()
+        assert endpoint.data_capture is not None
+        return endpoint.data_capture  # type: ignore[no-any-return]
+
+    def metric(self, metric_name: str, **options: Any) -> cloudwatch.Metric:
+        """A data-quality metric of this schedule (dimensions Endpoint, MonitoringSchedule).
+
+        Defaults: Maximum per hour. `options` takes any `cloudwatch.MetricOptions` field
+        (statistic, period, label, color, ...) and overrides the defaults.
+        """
         return cloudwatch.Metric(
             namespace=METRIC_NAMESPACE,
-            metric_name=f"feature_baseline_drift_{feature}",
-            dimensions_map={
-                "Endpoint": self.endpoint.endpoint_name,
-                "MonitoringSchedule": self.schedule_name,
+            metric_name=metric_name,
+            **{
+                "dimensions_map": {
+                    "Endpoint": self.endpoint.endpoint_name,
+                    "MonitoringSchedule": self.schedule_name,
+                },
+                "statistic": "Maximum",
+                "period": Duration.hours(1),
+                **options,
             },
-            statistic=kwargs.pop("statistic", "Maximum"),
-            period=kwargs.pop("period", Duration.hours(1)),
-            **kwargs,
         )
 
+    def metric_feature_drift(self, feature: str, **options: Any) -> cloudwatch.Metric:
+        """Distance between `feature`'s live and baseline distributions (Maximum per hour)."""
+        check = Checks("DataQualityMonitor.metric_feature_drift")
+        check.text(
+            "feature", feature, _FEATURE, "a column name of letters, digits, '_', '.' or '-'"
+        )
+        check.done()
+        return self.metric(f"feature_baseline_drift_{feature}", **options)
+
     def drift_alarms(self, features: Sequence[str], threshold: float) -> list[cloudwatch.Alarm]:
-        """One alarm per feature whose drift exceeds `threshold` (0 to 1)."""
-        if not 0 < threshold <= 1:
-            raise ConfigurationError(
-                f"monitoring.drift_threshold: got {threshold}; allowed above 0 up to 1"
-            )
+        """One alarm per feature whose drift exceeds `threshold` (above 0, up to 1)."""
+        check = Checks("DataQualityMonitor.drift_alarms")
+        check.strings(
+            "features", features, _FEATURE, "column name of letters, digits, '_', '.' or '-'"
+        )
+        check.number("threshold", threshold, 0, 1, low_open=True)
+        check.done()
         return [
             self.metric_feature_drift(feature).create_alarm(
                 self,

@@ -1,4 +1,9 @@
-"""`EndpointAlarms`: alarms, an encrypted notification topic and a dashboard for an endpoint."""
+"""`EndpointAlarms`: alarms, an encrypted notification topic and a dashboard for an endpoint.
+
+Serverless endpoints publish no `CPUUtilization`; they publish `MemoryUtilization` and
+`ServerlessConcurrentExecutionsUtilization` instead, so the alarms follow the variant:
+https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-monitoring.html
+"""
 
 from __future__ import annotations
 
@@ -11,47 +16,70 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from constructs_lib.data_quality_monitor import DataQualityMonitor
-from constructs_lib.errors import ConfigurationError
+from constructs_lib._validate import Checks, Shown
+from constructs_lib.data_quality_monitor import _FEATURE, DataQualityMonitor
 from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.realtime_endpoint import RealtimeEndpoint
+from constructs_lib.registered_model import has_attribute
+
+DEFAULT_CPU_UTILIZATION_PERCENT = 80
+"""CPU alarm threshold of instance endpoints when `cpu_utilization_percent` is None."""
+DEFAULT_CONCURRENCY_UTILIZATION_PERCENT = 80
+"""Concurrency alarm threshold of serverless endpoints when
+`concurrency_utilization_percent` is None."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class AlarmThresholds:
-    """When an endpoint is unhealthy. Latency is the model's p99, in milliseconds."""
+    """When an endpoint is unhealthy. Each alarm fires after `evaluation_minutes` bad minutes.
+
+    The CPU alarm exists only on instance endpoints and the concurrency alarm only on
+    serverless ones; leave the other one None (an explicit value for the wrong kind is
+    refused by `EndpointAlarms`).
+    """
 
     model_latency_p99_ms: int = 500
+    """p99 model latency in milliseconds, at least 1. Default 500."""
     errors_5xx_per_minute: int = 1
+    """Model errors (5xx) a minute, at least 1. Default 1."""
     errors_4xx_per_minute: int = 20
-    cpu_utilization_percent: int = 80
+    """Rejected requests (4xx) a minute, at least 1. Default 20."""
+    cpu_utilization_percent: int | None = None
+    """CPU in percent, 100 per core, at least 1. Instance endpoints only. Default none:
+    80 on instance endpoints, no alarm on serverless ones."""
     memory_utilization_percent: int = 80
+    """Memory in percent, 1 to 100. Default 80."""
+    concurrency_utilization_percent: int | None = None
+    """Concurrent executions as a percentage of max_concurrency, 1 to 100. Serverless
+    endpoints only. Default none: 80 on serverless endpoints, no alarm on instance ones."""
     evaluation_minutes: int = 3
+    """Consecutive breaching minutes before an alarm fires, 1 to 60. Default 3."""
 
     def __post_init__(self) -> None:
-        for name in ("model_latency_p99_ms", "errors_5xx_per_minute", "errors_4xx_per_minute"):
-            value = getattr(self, name)
-            if value < 1:
-                raise ConfigurationError(f"alarms.{name}: got {value}; must be at least 1")
-        for name in ("cpu_utilization_percent", "memory_utilization_percent"):
-            value = getattr(self, name)
-            if not 1 <= value <= 10_000:
-                raise ConfigurationError(
-                    f"alarms.{name}: got {value}; allowed 1 to 10000 (CPU counts 100 per core)"
-                )
-        if not 1 <= self.evaluation_minutes <= 60:
-            raise ConfigurationError(
-                f"alarms.evaluation_minutes: got {self.evaluation_minutes}; allowed 1 to 60"
+        check = Checks("AlarmThresholds")
+        check.integer("model_latency_p99_ms", self.model_latency_p99_ms, 1)
+        check.integer("errors_5xx_per_minute", self.errors_5xx_per_minute, 1)
+        check.integer("errors_4xx_per_minute", self.errors_4xx_per_minute, 1)
+        if self.cpu_utilization_percent is not None:
+            check.integer("cpu_utilization_percent", self.cpu_utilization_percent, 1)
+        check.integer("memory_utilization_percent", self.memory_utilization_percent, 1, 100)
+        if self.concurrency_utilization_percent is not None:
+            check.integer(
+                "concurrency_utilization_percent", self.concurrency_utilization_percent, 1, 100
             )
+        check.integer("evaluation_minutes", self.evaluation_minutes, 1, 60)
+        check.done()
 
 
 class EndpointAlarms(Construct):
     """Watch an endpoint (and its data-quality monitor) and tell people when it breaks.
 
     Creates a KMS-encrypted, TLS-only SNS topic, alarms on 5xx and 4xx errors, model
-    latency, CPU and memory (and feature drift when a monitor and features are given),
-    all notifying the topic, and a CloudWatch dashboard. The 5xx and latency alarms are
-    also the endpoint's auto-rollback alarms: an update that trips them is undone.
+    latency and memory, on CPU (instance endpoints) or concurrency (serverless ones),
+    and on feature drift when a monitor and features are given, all notifying the topic
+    (alarm and OK), and a CloudWatch dashboard, which is `node.default_child`. The 5xx
+    and latency alarms are also the endpoint's auto-rollback alarms: an update that
+    trips them is undone.
 
     Example::
 
@@ -75,112 +103,213 @@ class EndpointAlarms(Construct):
     ) -> None:
         """Create the topic, alarms and dashboard.
 
-        :param topic_key: encrypts the topic; CloudWatch is allowed to use it to publish.
+        :param endpoint: the endpoint to watch. Required.
+        :param topic_key: encrypts the topic; CloudWatch is allowed to use it to
+            publish. Required.
         :param thresholds: default `AlarmThresholds()`.
-        :param monitor: default none: no drift alarms or monitor widgets.
+        :param monitor: the endpoint's `DataQualityMonitor`. Default none: no drift
+            alarms or monitor widgets.
         :param drift_features: features to alarm on when their drift passes
             `drift_threshold`. Default none. Needs `monitor`.
+        :param drift_threshold: drift (distance) above which a feature alarms, above 0
+            up to 1. Default 0.2.
         :param dashboard_name: default: generated by CloudFormation.
         """
         super().__init__(scope, construct_id)
-        if drift_features and monitor is None:
-            raise ConfigurationError(
-                f"monitoring.drift_features: got {list(drift_features)} but no monitor;"
-                " drift metrics come from a DataQualityMonitor"
-            )
-        limits = thresholds or AlarmThresholds()
+        limits = thresholds if thresholds is not None else AlarmThresholds()
+        self._check(
+            endpoint, topic_key, limits, monitor, drift_features, drift_threshold, dashboard_name
+        )
         self.endpoint = endpoint
+        self.thresholds = limits
         self.topic = NotificationTopic(
             self,
             "Topic",
             key=topic_key,
             display_name=f"Alarms for SageMaker endpoint {endpoint.endpoint_name}",
         ).topic
-        window = limits.evaluation_minutes * 60
-        if (
-            endpoint.rollback_alarms == ()
-            and endpoint.traffic_shift.wait_interval.to_seconds() < window
-        ):
-            raise ConfigurationError(
-                f"endpoint.deployment.wait_interval: got"
-                f" {int(endpoint.traffic_shift.wait_interval.to_seconds())} s; the rollback alarms"
-                f" need {window} s of data (alarms.evaluation_minutes={limits.evaluation_minutes}),"
-                " so a shorter baking period ends before they can fire"
-            )
-        periods = limits.evaluation_minutes
-        name = endpoint.endpoint_name
+        self._periods = limits.evaluation_minutes
 
-        def alarm(
-            alarm_id: str, metric: cloudwatch.Metric, threshold: float, description: str
-        ) -> cloudwatch.Alarm:
-            created = metric.create_alarm(
-                self,
-                alarm_id,
-                alarm_description=f"{name}: {description}",
-                threshold=threshold,
-                evaluation_periods=periods,
-                datapoints_to_alarm=periods,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            created.add_alarm_action(actions.SnsAction(self.topic))
-            created.add_ok_action(actions.SnsAction(self.topic))
-            return created
-
-        self.errors_5xx = alarm(
+        self.errors_5xx = self._alarm(
             "Errors5xx",
             endpoint.metric_invocation_5xx_errors(),
             limits.errors_5xx_per_minute,
             f"{limits.errors_5xx_per_minute}+ model errors (5xx) a minute",
         )
-        self.model_latency = alarm(
+        self.model_latency = self._alarm(
             "ModelLatency",
             endpoint.metric_model_latency(),
             limits.model_latency_p99_ms * 1000,  # ModelLatency is in microseconds
             f"p99 model latency at or above {limits.model_latency_p99_ms} ms",
         )
-        self.errors_4xx = alarm(
+        self.errors_4xx = self._alarm(
             "Errors4xx",
             endpoint.metric_invocation_4xx_errors(),
             limits.errors_4xx_per_minute,
             f"{limits.errors_4xx_per_minute}+ rejected requests (4xx) a minute",
         )
-        self.cpu = alarm(
-            "Cpu",
-            endpoint.metric_cpu_utilization(),
-            limits.cpu_utilization_percent,
-            f"CPU at or above {limits.cpu_utilization_percent}%",
-        )
-        self.memory = alarm(
+        self.memory = self._alarm(
             "Memory",
             endpoint.metric_memory_utilization(),
             limits.memory_utilization_percent,
             f"memory at or above {limits.memory_utilization_percent}%",
         )
+        self.cpu: cloudwatch.Alarm | None = None
+        self.concurrency: cloudwatch.Alarm | None = None
+        if endpoint.serverless:
+            percent = (
+                limits.concurrency_utilization_percent or DEFAULT_CONCURRENCY_UTILIZATION_PERCENT
+            )
+            self.concurrency = self._alarm(
+                "Concurrency",
+                endpoint.metric_concurrency_utilization(),
+                percent / 100,  # the metric is a fraction of max_concurrency
+                f"concurrency at or above {percent}% of max_concurrency",
+            )
+        else:
+            percent = limits.cpu_utilization_percent or DEFAULT_CPU_UTILIZATION_PERCENT
+            self.cpu = self._alarm(
+                "Cpu",
+                endpoint.metric_cpu_utilization(),
+                percent,
+                f"CPU at or above {percent}%",
+            )
         endpoint.add_rollback_alarm(self.errors_5xx)
         endpoint.add_rollback_alarm(self.model_latency)
 
         self.drift = monitor.drift_alarms(drift_features, drift_threshold) if monitor else []
         for drift in self.drift:
             drift.add_alarm_action(actions.SnsAction(self.topic))
+            drift.add_ok_action(actions.SnsAction(self.topic))
 
         self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=dashboard_name, default_interval=Duration.hours(6)
+            self, "Resource", dashboard_name=dashboard_name, default_interval=Duration.hours(6)
         )
+        self._widgets(monitor, drift_features)
+
+    @staticmethod
+    def _check(
+        endpoint: object,
+        topic_key: object,
+        limits: object,
+        monitor: object,
+        drift_features: object,
+        drift_threshold: object,
+        dashboard_name: object,
+    ) -> None:
+        check = Checks("EndpointAlarms")
+        endpoint_ok = check.instance("endpoint", endpoint, RealtimeEndpoint, "a RealtimeEndpoint")
+        has_attribute(check, "topic_key", topic_key, "key_arn", "a kms.IKey")
+        limits_ok = check.instance(
+            "thresholds", limits, AlarmThresholds, "an AlarmThresholds or None"
+        )
+        if monitor is not None:
+            check.instance("monitor", monitor, DataQualityMonitor, "a DataQualityMonitor or None")
+        features_ok = check.strings(
+            "drift_features",
+            drift_features,
+            _FEATURE,
+            "column name of letters, digits, '_', '.' or '-'",
+        )
+        check.number("drift_threshold", drift_threshold, 0, 1, low_open=True)
+        if dashboard_name is not None:
+            check.text("dashboard_name", dashboard_name)
+        check.done()
+        assert isinstance(endpoint, RealtimeEndpoint) and isinstance(limits, AlarmThresholds)
+        if features_ok and drift_features and monitor is None:
+            check.fail(
+                "drift_features",
+                list(drift_features),  # type: ignore[call-overload]
+                "none without a monitor (drift metrics come from a DataQualityMonitor)",
+            )
+        if isinstance(monitor, DataQualityMonitor) and monitor.endpoint is not endpoint:
+            check.fail(
+                "monitor",
+                Shown(f"a DataQualityMonitor of endpoint {monitor.endpoint.endpoint_name!r}"),
+                f"a DataQualityMonitor of this endpoint ({endpoint.endpoint_name!r})",
+            )
+        if endpoint_ok and limits_ok:
+            EndpointAlarms._check_kind(check, endpoint, limits)
+        check.done()
+
+    @staticmethod
+    def _check_kind(check: Checks, endpoint: RealtimeEndpoint, limits: AlarmThresholds) -> None:
+        """Thresholds for metrics the endpoint publishes, and a baking period long
+        enough for the rollback alarms to fire."""
+        if endpoint.serverless and limits.cpu_utilization_percent is not None:
+            check.fail(
+                "thresholds",
+                Shown(f"cpu_utilization_percent={limits.cpu_utilization_percent}"),
+                "cpu_utilization_percent=None for a serverless endpoint (serverless endpoints"
+                " publish no CPUUtilization; use concurrency_utilization_percent)",
+            )
+        if not endpoint.serverless and limits.concurrency_utilization_percent is not None:
+            check.fail(
+                "thresholds",
+                Shown(f"concurrency_utilization_percent={limits.concurrency_utilization_percent}"),
+                "concurrency_utilization_percent=None for an instance endpoint (only serverless"
+                " endpoints publish ServerlessConcurrentExecutionsUtilization)",
+            )
+        window = limits.evaluation_minutes * 60
+        wait = endpoint.traffic_shift.wait_interval.to_seconds()
+        if endpoint.rollback_alarms == () and wait < window:
+            check.fail(
+                "thresholds",
+                Shown(f"evaluation_minutes={limits.evaluation_minutes} ({window} s of data)"),
+                f"at most the endpoint's traffic_shift wait_interval ({int(wait)} s), or the"
+                " rollback alarms cannot fire before the baking period ends",
+            )
+
+    def _alarm(
+        self, alarm_id: str, metric: cloudwatch.Metric, threshold: float, description: str
+    ) -> cloudwatch.Alarm:
+        created = metric.create_alarm(
+            self,
+            alarm_id,
+            alarm_description=f"{self.endpoint.endpoint_name}: {description}",
+            threshold=threshold,
+            evaluation_periods=self._periods,
+            datapoints_to_alarm=self._periods,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        created.add_alarm_action(actions.SnsAction(self.topic))
+        created.add_ok_action(actions.SnsAction(self.topic))
+        return created
+
+    def _widgets(self, monitor: DataQualityMonitor | None, drift_features: Sequence[str]) -> None:
+        endpoint = self.endpoint
         self.dashboard.add_widgets(
             cloudwatch.TextWidget(
-                markdown=f"# SageMaker endpoint `{name}`\nAlarms notify the SNS topic;"
-                " 5xx and latency alarms also roll back deployments.",
+                markdown=f"# SageMaker endpoint `{endpoint.endpoint_name}`\nAlarms notify the"
+                " SNS topic; 5xx and latency alarms also roll back deployments.",
                 width=24,
                 height=2,
             )
         )
+        invocations = [endpoint.metric_invocations()]
+        if endpoint.serverless:
+            capacity = cloudwatch.GraphWidget(
+                title="Memory (%) and concurrency (fraction of max)",
+                left=[endpoint.metric_memory_utilization()],
+                right=[endpoint.metric_concurrency_utilization()],
+                width=12,
+            )
+            latency = [
+                endpoint.metric_model_latency(),
+                endpoint.metric_overhead_latency(),
+                endpoint.metric_model_setup_time(),
+            ]
+        else:
+            invocations.append(endpoint.metric_invocations_per_instance())
+            capacity = cloudwatch.GraphWidget(
+                title="CPU and memory (%)",
+                left=[endpoint.metric_cpu_utilization(), endpoint.metric_memory_utilization()],
+                width=12,
+            )
+            latency = [endpoint.metric_model_latency(), endpoint.metric_overhead_latency()]
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="Invocations",
-                left=[endpoint.metric_invocations(), endpoint.metric_invocations_per_instance()],
-                width=8,
-            ),
+            cloudwatch.GraphWidget(title="Invocations", left=invocations, width=8),
             cloudwatch.GraphWidget(
                 title="Errors",
                 left=[
@@ -189,19 +318,10 @@ class EndpointAlarms(Construct):
                 ],
                 width=8,
             ),
-            cloudwatch.GraphWidget(
-                title="Latency (microseconds, p99)",
-                left=[endpoint.metric_model_latency(), endpoint.metric_overhead_latency()],
-                width=8,
-            ),
+            cloudwatch.GraphWidget(title="Latency (microseconds)", left=latency, width=8),
         )
         self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(
-                title="CPU and memory (%)",
-                left=[endpoint.metric_cpu_utilization(), endpoint.metric_memory_utilization()],
-                width=12,
-            ),
-            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12),
+            capacity, cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12)
         )
         if monitor is not None and drift_features:
             self.dashboard.add_widgets(
@@ -215,11 +335,6 @@ class EndpointAlarms(Construct):
     @property
     def alarms(self) -> list[cloudwatch.IAlarm]:
         """Every alarm this construct created."""
-        return [
-            self.errors_5xx,
-            self.model_latency,
-            self.errors_4xx,
-            self.cpu,
-            self.memory,
-            *self.drift,
-        ]
+        created = [self.errors_5xx, self.model_latency, self.errors_4xx, self.memory]
+        created += [a for a in (self.cpu, self.concurrency) if a is not None]
+        return [*created, *self.drift]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import Token
 
-from constructs_lib.errors import ConfigurationError
+from constructs_lib._validate import Checks, Shown
 
 MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
 MODEL_MONITOR_ACCOUNTS = {
@@ -47,16 +47,22 @@ MODEL_MONITOR_ACCOUNTS = {
 
 def model_monitor_image(region: str) -> str:
     """The Model Monitor analyzer image URI for `region` (a literal region, not a token)."""
+    check = Checks("model_monitor_image")
     if Token.is_unresolved(region):
-        raise ConfigurationError(
-            "model_monitor_image: the stack's region is unresolved; give the stack an"
-            " explicit env (account and region) or pass image_uri"
+        check.fail(
+            "region",
+            Shown("an unresolved token"),
+            "a literal region: give the stack an explicit env (account and region), or pass"
+            " DataQualityMonitor image_uri",
         )
-    account = MODEL_MONITOR_ACCOUNTS.get(region)
-    if account is None:
-        raise ConfigurationError(
-            f"model_monitor_image: no Model Monitor image known for region {region!r};"
-            " pass image_uri explicitly"
+    elif region not in MODEL_MONITOR_ACCOUNTS:
+        check.fail(
+            "region",
+            region,
+            "a region with a known Model Monitor image (SageMaker SDK 3.27's list); pass"
+            " DataQualityMonitor image_uri for others",
         )
+    check.done()
+    account = MODEL_MONITOR_ACCOUNTS[region]
     suffix = ".amazonaws.com.cn" if region.startswith("cn-") else ".amazonaws.com"
     return f"{account}.dkr.ecr.{region}{suffix}/{MODEL_MONITOR_REPOSITORY}:latest"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -20,17 +21,45 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from constructs_lib._nag import READ_GRANT_FINDINGS, acknowledge, wildcard_resource
+from constructs_lib._nag import READ_GRANT_FINDINGS, Finding, acknowledge, wildcard_resource
 from constructs_lib._queues import dead_letter_queue
+from constructs_lib._validate import Checks, Shown
 from constructs_lib.artifact_store import ArtifactStore
-from constructs_lib.errors import ConfigurationError
-from constructs_lib.model_registry import ModelRegistry
+from constructs_lib.metrics import (
+    DIRECTIONS,
+    KNOWN_DIRECTIONS,
+    PROBLEM_TYPES,
+    REPORT_METRICS,
+    Direction,
+    MetricThreshold,
+    ProblemType,
+)
+from constructs_lib.model_registry import IModelPackageGroup
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 """`ModelApprovalStatus` exactly as the state-change events spell it."""
-DEFAULT_CODE = Path(__file__).resolve().parents[1] / "lambdas"
+PACKAGED_CODE = Path(__file__).resolve().parent / "_lambdas"
+"""Where an installed library keeps the function's code (package data)."""
+SOURCE_CODE = Path(__file__).resolve().parents[1] / "lambdas"
+"""Where a source checkout keeps it (the repository's top-level `lambdas/`)."""
 POWERTOOLS_LAYER_VERSION = 27
 """Version of the public `AWSLambdaPowertoolsPythonV3-python311-x86_64` layer."""
+
+_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
+_BRANCH = re.compile(r"(?!/)(?!.*\.\.)(?!.*/$)(?!.*\.lock$)[A-Za-z0-9._/-]{1,200}")
+_ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{1,20}")
+_SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+_MANIFEST_PATH = re.compile(r"(?!/)(?!(.*/)?\.\.(/|$))[A-Za-z0-9._/-]{1,1024}")
+_METRIC = re.compile(r"\S+")
+
+
+def default_code_path() -> Path | None:
+    """The folder holding `approval/handler.py`: the installed package's `_lambdas`,
+    else the source checkout's `lambdas`; None when neither has it."""
+    for folder in (PACKAGED_CODE, SOURCE_CODE):
+        if folder.joinpath("approval", "handler.py").is_file():
+            return folder
+    return None
 
 
 class ModelApproval(Construct):
@@ -38,20 +67,33 @@ class ModelApproval(Construct):
 
     An EventBridge rule matches "SageMaker Model Package State Change" events for the
     group and the three approval statuses and invokes the approval function
-    (`lambdas/approval`): pending packages are judged against `thresholds` and the
-    current champion (approved or rejected automatically with policy `auto`); approved
-    packages become a pull request that pins `target_environment` to the version (or an
-    SNS instruction without a repository); rejections are announced on `topic`.
+    (`lambdas/approval`, shipped in the package): pending packages are judged against
+    `thresholds` and the current champion (approved or rejected automatically with
+    policy `auto`); approved packages become a pull request that pins
+    `target_environment` to the version (or an SNS instruction without a repository);
+    rejections are announced on `topic`.
+
+    Each threshold is a minimum or a maximum (`MetricThreshold`), and the champion
+    comparison follows the primary metric's direction: for rmse a candidate beats the
+    champion by being lower. Declare what the evaluation report contains with
+    `problem_type` (SageMaker's model quality report: `binary_classification`,
+    `multiclass_classification` or `regression`) and/or `report_metrics` (the names a
+    custom report writes), and a metric the report cannot contain is refused here rather
+    than holding every candidate later.
 
     Nothing is lost: the rule target and the function's async invocations retry and then
     dead-letter to one KMS-encrypted queue (`dead_letter_queue`), and the function sends
     events it cannot handle there itself. An alarm fires when the queue holds messages.
+    `node.default_child` is the function (`function`); the rule is `rule`.
 
     Example::
 
         ModelApproval(stack, "Approval", registry=registry, artifacts=store,
-                      evaluation_prefix="pipelines/churn/", topic=topic, key=store.key,
-                      policy="auto", thresholds={"accuracy": 0.9}, primary_metric="accuracy")
+                      evaluation_prefix="pipelines/house-prices/", topic=topic, key=store.key,
+                      policy="auto", problem_type="regression",
+                      thresholds=[MetricThreshold(metric="rmse", maximum=3.5),
+                                  MetricThreshold(metric="r2", minimum=0.6)],
+                      primary_metric="rmse")
     """
 
     def __init__(
@@ -59,58 +101,133 @@ class ModelApproval(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        registry: ModelRegistry,
+        registry: IModelPackageGroup,
         artifacts: ArtifactStore,
         evaluation_prefix: str,
         topic: sns.ITopic,
         key: kms.IKey,
-        policy: Literal["manual", "auto"] = "manual",
-        thresholds: Mapping[str, float],
+        thresholds: Sequence[MetricThreshold],
         primary_metric: str,
+        primary_metric_direction: Direction | None = None,
+        problem_type: ProblemType | None = None,
+        report_metrics: Sequence[str] | None = None,
+        policy: Literal["manual", "auto"] = "manual",
         target_environment: str = "staging",
         github_repository: str | None = None,
         github_base_branch: str = "main",
         github_token_secret_name: str | None = None,
         manifest_path: str = "config/promotion.yaml",
-        code_path: Path = DEFAULT_CODE,
+        code_path: Path | str | None = None,
         timeout: Duration | None = None,
-        reserved_concurrency: int = 5,
+        reserved_concurrency: int | None = 5,
     ) -> None:
         """Create the function, its rule, its dead-letter queue and an alarm on it.
 
-        :param evaluation_prefix: key prefix of the evaluation reports in `artifacts`;
-            the function reads nothing else there.
+        :param registry: the model package group whose packages are judged (a
+            `ModelRegistry` or `ModelRegistry.from_model_package_group_name`). Required.
+        :param artifacts: the store holding the evaluation reports. Required.
+        :param evaluation_prefix: key prefix (a folder, ending with '/') of the evaluation
+            reports in `artifacts`; the function reads nothing else there. Required.
+        :param topic: where summaries, rejections and promotion instructions go. Required.
+        :param key: KMS key of the dead-letter queue (and of `topic`). Required.
+        :param thresholds: at least one `MetricThreshold` (a minimum or a maximum per
+            metric); a candidate outside any of them is rejected. Required.
+        :param primary_metric: the metric a candidate must beat the champion on; it
+            need not have a threshold. Required.
+        :param primary_metric_direction: `higher` or `lower`, which way the primary
+            metric is better. Default: from its threshold (a maximum means lower), else
+            from SageMaker's model quality metrics (`constructs_lib.metrics`); a custom
+            metric with neither must declare it.
+        :param problem_type: the evaluation report is SageMaker's model quality report
+            of this type, so its metrics are those of the section `<problem_type>_metrics`
+            (`REPORT_METRICS`). Default none: the report's metrics are not known from it.
+        :param report_metrics: metric names the evaluation report contains (a custom
+            report, or names added to `problem_type`'s). Default none. With either
+            `problem_type` or `report_metrics`, thresholds and `primary_metric` outside
+            the report's metrics are refused.
         :param policy: `manual` (default: judge and notify) or `auto` (also approve or
             reject).
-        :param thresholds: metric name -> minimum, at least one.
-        :param primary_metric: the metric a candidate must beat the champion on; one
-            of `thresholds`.
+        :param target_environment: the environment an approved version is promoted to
+            (its entry in the manifest). Default `staging`.
         :param github_repository: `owner/name` to open promotion PRs in. Default none:
             promotion instructions go to `topic`.
+        :param github_base_branch: branch promotion PRs target. Default `main`.
         :param github_token_secret_name: Secrets Manager secret with the token; required
-            with a repository, and the only secret the function may read.
-        :param timeout: default 90 s (GitHub calls retry with backoff).
-        :param reserved_concurrency: default 5: bursts of events cannot starve the account.
+            with a repository (and only with one), and the only secret the function may
+            read. Default none.
+        :param manifest_path: promotion manifest path in the repository. Default
+            `config/promotion.yaml`.
+        :param code_path: folder holding `approval/handler.py`. Default none: the code
+            shipped in the installed package, or a source checkout's `lambdas/`.
+        :param timeout: 1 to 900 seconds. Default 90 s (GitHub calls retry with backoff).
+        :param reserved_concurrency: concurrent executions reserved for the function.
+            Default 5: bursts of events cannot starve the account. None reserves none.
         """
         super().__init__(scope, construct_id)
-        if policy not in ("manual", "auto"):
-            raise ConfigurationError(f"approval.policy: got {policy!r}; allowed manual or auto")
-        if not thresholds:
-            raise ConfigurationError("approval.thresholds: got none; give at least one metric")
-        if primary_metric not in thresholds:
-            raise ConfigurationError(
-                f"approval.primary_metric: got {primary_metric!r}; must be one of the"
-                f" thresholds {sorted(thresholds)}"
+        check = Checks("ModelApproval")
+        check.instance(
+            "registry",
+            registry,
+            IModelPackageGroup,
+            "an IModelPackageGroup (ModelRegistry, or ModelRegistry.from_model_package_group_name)",
+        )
+        check.instance("artifacts", artifacts, ArtifactStore, "an ArtifactStore")
+        check.key_prefix("evaluation_prefix", evaluation_prefix)
+        _has(check, "topic", topic, "topic_arn", "an sns.ITopic")
+        _has(check, "key", key, "key_arn", "a kms.IKey")
+        check.one_of("policy", policy, ["manual", "auto"])
+        direction = _check_metrics(
+            check,
+            thresholds,
+            primary_metric,
+            primary_metric_direction,
+            problem_type,
+            report_metrics,
+        )
+        check.text(
+            "target_environment",
+            target_environment,
+            _ENVIRONMENT,
+            "an environment name of the manifest: 2-21 lower-case letters, digits and"
+            " hyphens, starting with a letter",
+        )
+        if github_repository is not None:
+            check.text("github_repository", github_repository, _REPOSITORY, "owner/name")
+        check.text("github_base_branch", github_base_branch, _BRANCH, "a git branch name")
+        if github_token_secret_name is not None:
+            check.text(
+                "github_token_secret_name",
+                github_token_secret_name,
+                _SECRET_NAME,
+                "a Secrets Manager secret name (1-512 letters, digits and /_+=.@-)",
             )
-        if github_repository and not github_token_secret_name:
-            raise ConfigurationError(
-                f"promotion.token_secret_name: github repository {github_repository!r} needs"
-                " the name of the Secrets Manager secret holding its token"
+        if github_repository and github_token_secret_name is None:
+            check.fail(
+                "github_token_secret_name",
+                None,
+                f"the name of the Secrets Manager secret holding the token of github_repository"
+                f" {github_repository!r}",
             )
-        if not code_path.joinpath("approval", "handler.py").is_file():
-            raise ConfigurationError(
-                f"ModelApproval code_path: {code_path} has no approval/handler.py"
+        if github_token_secret_name is not None and github_repository is None:
+            check.fail(
+                "github_token_secret_name",
+                github_token_secret_name,
+                "only with github_repository (no repository means no token is read)",
             )
+        check.text(
+            "manifest_path",
+            manifest_path,
+            _MANIFEST_PATH,
+            "a path relative to the repository root, e.g. config/promotion.yaml",
+        )
+        if timeout is not None:
+            check.duration("timeout", timeout, 1, 900)
+        if reserved_concurrency is not None:
+            check.integer("reserved_concurrency", reserved_concurrency, 1)
+        code = _code_path(check, code_path)
+        check.done()
+        assert code is not None and direction is not None  # done() raised otherwise
+
         stack = Stack.of(self)
         self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key)
         log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
@@ -118,8 +235,14 @@ class ModelApproval(Construct):
             "POWERTOOLS_SERVICE_NAME": "model-approval",
             "MODEL_PACKAGE_GROUP_NAME": registry.model_package_group_name,
             "APPROVAL_POLICY": policy,
-            "QUALITY_THRESHOLDS": json.dumps(dict(sorted(thresholds.items()))),
+            "QUALITY_THRESHOLDS": json.dumps(
+                {
+                    t.metric: {"minimum" if t.direction == "higher" else "maximum": t.bound}
+                    for t in sorted(thresholds, key=lambda t: t.metric)
+                }
+            ),
             "PRIMARY_METRIC": primary_metric,
+            "PRIMARY_METRIC_DIRECTION": direction,
             "NOTIFICATION_TOPIC_ARN": topic.topic_arn,
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue.queue_url,
             "GITHUB_REPOSITORY": github_repository or "",
@@ -135,12 +258,12 @@ class ModelApproval(Construct):
             environment["GITHUB_TOKEN_SECRET_ARN"] = secret.secret_arn
         self.function = lambda_.Function(
             self,
-            "Function",
+            "Resource",
             description=f"Judges and promotes packages of {registry.model_package_group_name}",
             runtime=lambda_.Runtime.PYTHON_3_11,
             handler="approval.handler.lambda_handler",
             code=lambda_.Code.from_asset(
-                str(code_path), exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
+                str(code), exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
             ),
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
@@ -169,20 +292,22 @@ class ModelApproval(Construct):
         role = self.function.role
         assert role is not None
         (registry.grant_approve if policy == "auto" else registry.grant_read)(self.function)
-        reports = f"{evaluation_prefix.strip('/')}/*"
+        reports = f"{evaluation_prefix}*"
         artifacts.grant_read(self.function, reports)
         topic.grant_publish(self.function)
         self.dead_letter_queue.grant_send_messages(self.function)
-        findings = {
-            **READ_GRANT_FINDINGS,
-            wildcard_resource(self, artifacts.bucket.arn_for_objects(reports)): "Evaluation"
-            " reports are written per pipeline execution under the pipeline's prefix.",
-            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Publishing to the encrypted"
-            " topic and queue needs data keys of their one key.",
-            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "Granted with the queue's key only.",
-            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-            "AWSLambdaBasicExecutionRole]": "Writes the function's own logs; no data access.",
-        }
+        findings: dict[str | Finding, str] = {k: v for k, v in READ_GRANT_FINDINGS.items()}
+        findings.update(
+            {
+                wildcard_resource(self, artifacts.bucket.arn_for_objects(reports)): "Evaluation"
+                " reports are written per pipeline execution under the pipeline's prefix.",
+                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Publishing to the encrypted"
+                " topic and queue needs data keys of their one key.",
+                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "Granted with the queue's key only.",
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AWSLambdaBasicExecutionRole]": "Writes the function's own logs; no data access.",
+            }
+        )
         acknowledge(
             self.function,
             {
@@ -230,3 +355,105 @@ class ModelApproval(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         self.dead_letter_alarm.add_alarm_action(actions.SnsAction(topic))
+
+
+def _a(value: Any, shown: bool = True) -> Shown:
+    """`a str 'x'`, `an int 7` (the value's type, for a value of the wrong type)."""
+    kind = type(value).__name__
+    article = "an" if kind[0] in "aeiouAEIOU" else "a"
+    return Shown(f"{article} {kind}" + (f" {value!r}" if shown else ""))
+
+
+def _has(check: Checks, prop: str, value: Any, attribute: str, allowed: str) -> None:
+    """jsii interfaces (ITopic, IKey) cannot be isinstance-checked: look for a member."""
+    if not hasattr(value, attribute):
+        check.fail(prop, _a(value), allowed)
+
+
+def _code_path(check: Checks, code_path: Path | str | None) -> Path | None:
+    if code_path is None:
+        found = default_code_path()
+        if found is None:
+            check.fail(
+                "code_path",
+                None,
+                "a folder holding approval/handler.py; the function's code is in neither the"
+                f" installed package ({PACKAGED_CODE}) nor a source checkout ({SOURCE_CODE}):"
+                " reinstall the library or pass code_path",
+            )
+        return found
+    if not isinstance(code_path, str | Path):
+        check.fail("code_path", _a(code_path, shown=False), "a Path")
+        return None
+    folder = Path(code_path)
+    if not folder.joinpath("approval", "handler.py").is_file():
+        check.fail("code_path", Shown(str(folder)), "a folder holding approval/handler.py")
+        return None
+    return folder
+
+
+def _check_metrics(
+    check: Checks,
+    thresholds: Any,
+    primary_metric: Any,
+    primary_metric_direction: Any,
+    problem_type: Any,
+    report_metrics: Any,
+) -> Direction | None:
+    """Check the thresholds and the primary metric; return the primary's direction."""
+    example = "a list of MetricThreshold, e.g. [MetricThreshold(metric='accuracy', minimum=0.9)]"
+    valid: list[MetricThreshold] = []
+    if isinstance(thresholds, str | Mapping) or not isinstance(thresholds, Sequence):
+        check.fail("thresholds", _a(thresholds), example)
+    elif not thresholds:
+        check.fail("thresholds", Shown("none"), f"at least one: {example}")
+    else:
+        bad = [t for t in thresholds if not isinstance(t, MetricThreshold)]
+        if bad:
+            check.fail("thresholds", Shown(repr(bad)), example)
+        valid = [t for t in thresholds if isinstance(t, MetricThreshold)]
+        names = [t.metric for t in valid]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            check.fail("thresholds", Shown(f"{twice} more than once"), "one threshold per metric")
+    primary_ok = check.text("primary_metric", primary_metric, _METRIC, "a metric name")
+    check.one_of("primary_metric_direction", primary_metric_direction, [None, *DIRECTIONS])
+    check.one_of("problem_type", problem_type, [None, *PROBLEM_TYPES])
+    if report_metrics is not None:
+        check.strings("report_metrics", report_metrics, _METRIC, "metric name")
+    if not check.ok():
+        return None
+
+    known = set(report_metrics or ())
+    if problem_type is not None:
+        known |= set(REPORT_METRICS[problem_type])
+    if problem_type is not None or report_metrics is not None:
+        declared = ", ".join(
+            ([f"problem_type {problem_type!r}"] if problem_type else [])
+            + ([f"report_metrics {sorted(report_metrics)}"] if report_metrics is not None else [])
+        )
+        allowed = f"metrics the evaluation report contains ({declared}): {', '.join(sorted(known))}"
+        outside = sorted({t.metric for t in valid} - known)
+        if outside:
+            check.fail("thresholds", Shown(repr(outside)), allowed)
+        if primary_ok and primary_metric not in known:
+            check.fail("primary_metric", primary_metric, allowed)
+
+    own = next((t.direction for t in valid if t.metric == primary_metric), None)
+    table = KNOWN_DIRECTIONS.get(primary_metric)
+    direction: Direction | None = primary_metric_direction or own or table
+    if direction is None:
+        check.fail(
+            "primary_metric_direction",
+            None,
+            f"'higher' or 'lower': {primary_metric!r} has no threshold and is not a SageMaker"
+            " model quality metric, so say which way it is better",
+        )
+    for source, implied in (("its threshold", own), ("SageMaker's metric table", table)):
+        if primary_metric_direction is not None and implied not in (None, primary_metric_direction):
+            check.fail(
+                "primary_metric_direction",
+                primary_metric_direction,
+                f"{implied!r}, as {source} says for {primary_metric!r}",
+            )
+    return direction

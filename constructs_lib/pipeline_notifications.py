@@ -13,8 +13,8 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from constructs_lib._queues import dead_letter_queue
-from constructs_lib.errors import ConfigurationError
-from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+from constructs_lib._validate import Checks, Shown
+from constructs_lib.sagemaker_pipeline import IPipeline
 
 EXECUTION_STATUSES = ("Executing", "Stopping", "Stopped", "Failed", "Succeeded")
 
@@ -26,7 +26,7 @@ class PipelineNotifications(Construct):
     `pipeline` whose `currentPipelineExecutionStatus` is in `statuses`, and publishes a
     one-line summary plus the execution ARN. The target retries and dead-letters to a
     KMS-encrypted queue. `topic_key` must be the topic's key: EventBridge is allowed
-    to use it to publish.
+    to use it to publish. `node.default_child` is the `events.Rule` (`rule`).
 
     Example::
 
@@ -39,30 +39,40 @@ class PipelineNotifications(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        pipeline: SageMakerPipeline,
+        pipeline: IPipeline,
         topic: sns.ITopic,
         topic_key: kms.IKey,
         statuses: Sequence[str] = ("Failed", "Stopped"),
     ) -> None:
         """Create the rule, its target and its dead-letter queue.
 
-        :param statuses: default Failed and Stopped; any of Executing, Stopping,
-            Stopped, Failed, Succeeded.
+        :param pipeline: the pipeline to watch: a `SageMakerPipeline` or
+            `SageMakerPipeline.from_pipeline_name(...)`. Required.
+        :param topic: where summaries are published. Required.
+        :param topic_key: the topic's KMS key (EventBridge gets encrypt rights on it, and
+            it encrypts the dead-letter queue). Required.
+        :param statuses: execution statuses to notify about, a non-empty subset of
+            Executing, Stopping, Stopped, Failed, Succeeded. Default Failed and Stopped.
         """
-        super().__init__(scope, construct_id)
-        unknown = [s for s in statuses if s not in EXECUTION_STATUSES]
-        if unknown or not statuses:
-            raise ConfigurationError(
-                f"PipelineNotifications statuses: got {list(statuses)}; allowed a non-empty"
-                f" subset of {list(EXECUTION_STATUSES)}"
+        check = Checks("PipelineNotifications")
+        if isinstance(statuses, str) or not isinstance(statuses, Sequence):
+            check.fail("statuses", Shown(f"a {type(statuses).__name__} {statuses!r}"), "a list")
+        elif not statuses or any(s not in EXECUTION_STATUSES for s in statuses):
+            check.fail(
+                "statuses",
+                Shown(repr(list(statuses))),
+                f"a non-empty list of {', '.join(EXECUTION_STATUSES)}",
             )
+        check.done()
+        super().__init__(scope, construct_id)
         self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", topic_key)
+        """Events the topic target could not deliver."""
         topic_key.grant(
             iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
         )
         self.rule = events.Rule(
             self,
-            "Rule",
+            "Resource",
             description=f"{'/'.join(statuses)} executions of pipeline {pipeline.pipeline_name}",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
@@ -73,6 +83,7 @@ class PipelineNotifications(Construct):
                 },
             ),
         )
+        """The EventBridge rule (`node.default_child`)."""
         self.rule.add_target(
             targets.SnsTopic(
                 topic,

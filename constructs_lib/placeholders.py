@@ -8,7 +8,7 @@ replaces every occurrence with the CloudFormation value (a `Ref`/`Fn::GetAtt` in
 
 Each placeholder is shaped like the real value (an IAM role ARN, a bucket name, a KMS
 key ARN, an `s3://` URI) so SDKs that check the shape accept it, and is unlikely to
-occur in a definition by accident.
+occur in a definition by accident. Importing this module does not import aws-cdk-lib.
 """
 
 from __future__ import annotations
@@ -25,18 +25,24 @@ KMS_KEY_ARN = "arn:aws:kms:us-east-1:000000000000:key/cdk-placeholder-artifact-k
 """The ARN of the KMS key that encrypts artifacts, volumes and outputs."""
 
 _STEP_SOURCE_PREFIX = "s3://cdk-placeholder-step-source/"
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 STEP_SOURCE_PATTERN = re.compile(re.escape(_STEP_SOURCE_PREFIX) + r"([A-Za-z0-9_.-]+)")
 """Matches a step-source placeholder; group 1 is the step-source name."""
 
 
 def step_source(name: str) -> str:
-    """The S3 URL of the step source registered as `name` in `step_sources`."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        from constructs_lib.errors import ConfigurationError
+    """The S3 URL of the step source registered as `name` in `step_sources`.
 
-        raise ConfigurationError(
-            f"step source name {name!r} is not allowed: use letters, digits, '_', '.' or '-'"
-        )
+    `SageMakerPipeline` replaces it with the URL of the staged source: for a file,
+    `s3://<artifact bucket>/<artifact_prefix>code/<name>/<hash>/<file name>`, so a
+    processing input of it puts the file at `<LocalPath>/<file name>`; for a folder, the
+    folder's prefix (ending with '/'), keeping its layout.
+    """
+    from constructs_lib._validate import Checks
+
+    check = Checks("placeholders.step_source")
+    check.text("name", name, _NAME, "letters, digits, '_', '.' or '-'")
+    check.done()
     return _STEP_SOURCE_PREFIX + name
 
 

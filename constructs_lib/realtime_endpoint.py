@@ -1,26 +1,52 @@
-"""`RealtimeEndpoint`: a SageMaker real-time endpoint with guardrailed updates."""
+"""`RealtimeEndpoint`: a SageMaker real-time endpoint with guardrailed updates.
+
+Limits checked here come from the SageMaker documentation:
+
+- Serverless Inference feature exclusions (no VPC, network isolation, data capture,
+  Model Monitor, GPUs, multiple variants):
+  https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html
+- ProductionVariantServerlessConfig (memory 1024-6144 MB in 1 GB steps, max
+  concurrency 1-200, provisioned concurrency 1-200 and at most max concurrency):
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html
+- Blue/green traffic shifting (canary at most 50% of the fleet, linear steps 10-50%,
+  waits 0-3600 s, timeout 600-28800 s) and its exclusions (Inf1 endpoints fall back to
+  all at once): https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html
+- CreateEndpointConfig `KmsKeyId` (refused for instance types with local NVMe storage;
+  on serverless endpoints it encrypts the copied ECR image):
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateEndpointConfig.html
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jsii
-from aws_cdk import Duration, IStableAnyProducer, Lazy, Stack, Token
+from aws_cdk import Duration, IStableAnyProducer, Lazy, Resource, Stack, Token
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct, IValidation
 
 from constructs_lib._nag import acknowledge, wildcard_resource
+from constructs_lib._validate import Checks, Shown
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.registered_model import RegisteredModel
+from constructs_lib.registered_model import IModel, has_attribute
 
 VARIANT_NAME = "AllTraffic"
+INVOKE_ACTIONS = (
+    "sagemaker:InvokeEndpoint",
+    "sagemaker:InvokeEndpointAsync",
+    "sagemaker:InvokeEndpointWithResponseStream",
+)
+"""What `grant_invoke` allows, on the endpoint's ARN only."""
+SERVERLESS_MEMORY_SIZES = (1024, 2048, 3072, 4096, 5120, 6144)
 _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 # Instance families with local NVMe instance storage; SageMaker rejects a volume KMS key
 # for them ("d" variants and the GPU/accelerator families that only come with NVMe).
 _NVME_FAMILY = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p4d|p4de|p5|p5e|trn1|inf2)\.")
@@ -31,41 +57,54 @@ def has_nvme_storage(instance_type: str) -> bool:
     return bool(_NVME_FAMILY.match(instance_type))
 
 
-def _check_range(prop: str, value: float, low: float, high: float, unit: str = "") -> None:
-    if not low <= value <= high:
-        shown = int(value) if float(value).is_integer() else value
-        raise ConfigurationError(f"{prop}: got {shown}{unit}; allowed {low} to {high}{unit}")
-
-
 @dataclass(frozen=True, kw_only=True)
 class InstanceVariant:
     """Instance-backed capacity: `instance_type` x `initial_instance_count`."""
 
     instance_type: str
+    """SageMaker hosting instance type, `ml.<family>.<size>` (e.g. `ml.m5.large`). Required."""
     initial_instance_count: int = 1
+    """Instances at creation (and after every update without autoscaling). Default 1."""
 
     def __post_init__(self) -> None:
-        if not re.match(r"^ml\.[a-z0-9]+\.[a-z0-9]+$", self.instance_type):
-            raise ConfigurationError(
-                f"variant.instance_type: got {self.instance_type!r}; expected ml.<family>.<size>"
-            )
-        _check_range("variant.initial_instance_count", self.initial_instance_count, 1, 100)
+        check = Checks("InstanceVariant")
+        check.text("instance_type", self.instance_type, _INSTANCE_TYPE, "ml.<family>.<size>")
+        check.integer("initial_instance_count", self.initial_instance_count, 1)
+        check.done()
 
 
 @dataclass(frozen=True, kw_only=True)
 class ServerlessVariant:
-    """Serverless capacity: memory per worker and maximum concurrent invocations."""
+    """Serverless capacity: memory per worker and maximum concurrent invocations.
+
+    Serverless endpoints run on CPUs only, outside any VPC, without network isolation,
+    data capture or Model Monitor; `RealtimeEndpoint` refuses those combinations.
+    """
 
     memory_size_in_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144]
+    """Memory of each worker: 1024 to 6144 in 1024 MB steps. Required."""
     max_concurrency: int = 5
+    """Concurrent invocations before requests are throttled, 1 to 200. Default 5."""
+    provisioned_concurrency: int | None = None
+    """Workers kept warm (no cold start), 1 to 200 and at most `max_concurrency`.
+    Default none: every worker starts on demand."""
 
     def __post_init__(self) -> None:
-        if self.memory_size_in_mb not in (1024, 2048, 3072, 4096, 5120, 6144):
-            raise ConfigurationError(
-                f"variant.memory_size_in_mb: got {self.memory_size_in_mb};"
-                " allowed 1024, 2048, 3072, 4096, 5120 or 6144"
+        check = Checks("ServerlessVariant")
+        check.one_of("memory_size_in_mb", self.memory_size_in_mb, SERVERLESS_MEMORY_SIZES)
+        concurrency_ok = check.integer("max_concurrency", self.max_concurrency, 1, 200)
+        provisioned = self.provisioned_concurrency
+        provisioned_ok = provisioned is None or check.integer(
+            "provisioned_concurrency", provisioned, 1, 200
+        )
+        too_many = provisioned_ok and concurrency_ok and (provisioned or 0) > self.max_concurrency
+        if too_many:
+            check.fail(
+                "provisioned_concurrency",
+                provisioned,
+                f"at most max_concurrency ({self.max_concurrency})",
             )
-        _check_range("variant.max_concurrency", self.max_concurrency, 1, 200)
+        check.done()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,66 +117,71 @@ class TrafficShift:
     """
 
     type: Literal["ALL_AT_ONCE", "CANARY", "LINEAR"] = "ALL_AT_ONCE"
+    """`ALL_AT_ONCE`, `CANARY` or `LINEAR`. Default `ALL_AT_ONCE`."""
     step_percent: int | None = None
+    """Share of the new fleet's capacity per step: 1-50 for CANARY, 10-50 for LINEAR,
+    none for ALL_AT_ONCE. Default none."""
     wait_interval: Duration = field(default_factory=lambda: Duration.minutes(5))
+    """Baking period after each step, 0 to 3600 s. Default 5 minutes."""
     termination_wait: Duration = field(default_factory=lambda: Duration.minutes(5))
+    """How long the old fleet is kept after the shift, 0 to 3600 s. Default 5 minutes."""
     maximum_execution_timeout: Duration = field(default_factory=lambda: Duration.hours(1))
+    """Longest the whole update may take, 600 to 28800 s. Default 1 hour."""
 
     def __post_init__(self) -> None:
-        if self.type not in ("ALL_AT_ONCE", "CANARY", "LINEAR"):
-            raise ConfigurationError(
-                f"deployment.type: got {self.type!r}; allowed ALL_AT_ONCE, CANARY or LINEAR"
-            )
-        if self.type in ("CANARY", "LINEAR"):
-            low = 1 if self.type == "CANARY" else 10  # SageMaker's TrafficRoutingConfig limits
-            if self.step_percent is None:
-                raise ConfigurationError(
-                    f"deployment.step_percent: {self.type} needs a step size; got none"
-                    f" (allowed {low} to 50 percent of capacity)"
+        check = Checks("TrafficShift")
+        if check.one_of("type", self.type, ("ALL_AT_ONCE", "CANARY", "LINEAR")):
+            self._check_step(check)
+        check.duration("wait_interval", self.wait_interval, 0, 3600)
+        check.duration("termination_wait", self.termination_wait, 0, 3600)
+        check.duration("maximum_execution_timeout", self.maximum_execution_timeout, 600, 28800)
+        check.done()
+
+    def _check_step(self, check: Checks) -> None:
+        step = self.step_percent
+        if self.type == "ALL_AT_ONCE":
+            if step is not None:
+                check.fail(
+                    "step_percent",
+                    step,
+                    "None with type ALL_AT_ONCE (steps apply to CANARY or LINEAR)",
                 )
-            _check_range(f"deployment.step_percent ({self.type})", self.step_percent, low, 50, "%")
-        elif self.step_percent is not None:
-            raise ConfigurationError(
-                f"deployment.step_percent: got {self.step_percent} with ALL_AT_ONCE;"
-                " a step size only applies to CANARY or LINEAR"
-            )
-        _check_range("deployment.wait_interval", self.wait_interval.to_seconds(), 0, 3600, " s")
-        _check_range(
-            "deployment.termination_wait", self.termination_wait.to_seconds(), 0, 3600, " s"
-        )
-        _check_range(
-            "deployment.maximum_execution_timeout",
-            self.maximum_execution_timeout.to_seconds(),
-            600,
-            28800,
-            " s",
-        )
+            return
+        low = 1 if self.type == "CANARY" else 10
+        allowed = f"a whole number from {low}% to 50% with type {self.type}"
+        if isinstance(step, int) and not isinstance(step, bool) and low <= step <= 50:
+            return
+        shown = Shown(f"{step}%") if isinstance(step, int) and not isinstance(step, bool) else step
+        check.fail("step_percent", shown if step is not None else None, allowed)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Autoscaling:
-    """Target tracking on invocations per instance."""
+    """Target tracking on invocations per instance (instance variants only)."""
 
     min_capacity: int
+    """Fewest instances, at least 1. Required."""
     max_capacity: int
+    """Most instances, at least `min_capacity`. Required."""
     target_invocations_per_instance: int
+    """Invocations per instance per minute to hold, at least 1. Required."""
     scale_in_cooldown: Duration = field(default_factory=lambda: Duration.minutes(5))
+    """Wait after scaling in. Default 5 minutes."""
     scale_out_cooldown: Duration = field(default_factory=lambda: Duration.minutes(1))
+    """Wait after scaling out. Default 1 minute."""
 
     def __post_init__(self) -> None:
-        _check_range("autoscaling.min_capacity", self.min_capacity, 1, 100)
-        _check_range("autoscaling.max_capacity", self.max_capacity, 1, 100)
-        if self.min_capacity > self.max_capacity:
-            raise ConfigurationError(
-                f"autoscaling.min_capacity: got {self.min_capacity}, more than"
-                f" autoscaling.max_capacity {self.max_capacity}; need min <= max"
+        check = Checks("Autoscaling")
+        low = check.integer("min_capacity", self.min_capacity, 1)
+        high = check.integer("max_capacity", self.max_capacity, 1)
+        if low and high and self.min_capacity > self.max_capacity:
+            check.fail(
+                "min_capacity", self.min_capacity, f"at most max_capacity ({self.max_capacity})"
             )
-        _check_range(
-            "autoscaling.target_invocations_per_instance",
-            self.target_invocations_per_instance,
-            1,
-            100_000,
-        )
+        check.integer("target_invocations_per_instance", self.target_invocations_per_instance, 1)
+        check.duration("scale_in_cooldown", self.scale_in_cooldown, 0)
+        check.duration("scale_out_cooldown", self.scale_out_cooldown, 0)
+        check.done()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,20 +189,119 @@ class DataCapture:
     """Capture requests and responses to S3 (what Model Monitor analyses)."""
 
     bucket: s3.IBucket
+    """Where captured data goes; the model's role may write under `prefix` only. Required."""
     prefix: str
+    """Key prefix (a folder, ending with '/') of the captured data. Required."""
     sampling_percentage: int = 100
+    """Share of requests captured, 0 to 100. Default 100."""
     kms_key: kms.IKey | None = None
+    """Encrypts the captured data. Default none: the bucket's default encryption."""
 
     def __post_init__(self) -> None:
-        _check_range("data_capture.sampling_percentage", self.sampling_percentage, 0, 100, "%")
+        check = Checks("DataCapture")
+        has_attribute(check, "bucket", self.bucket, "bucket_name", "an s3.IBucket")
+        check.key_prefix("prefix", self.prefix)
+        check.integer("sampling_percentage", self.sampling_percentage, 0, 100, "%")
+        if self.kms_key is not None:
+            has_attribute(check, "kms_key", self.kms_key, "key_arn", "a kms.IKey or None")
+        check.done()
 
     @property
     def s3_uri(self) -> str:
-        return f"s3://{self.bucket.bucket_name}/{self.prefix.strip('/')}"
+        """`s3://<bucket>/<prefix without its trailing slash>`, as SageMaker takes it."""
+        return f"s3://{self.bucket.bucket_name}/{self.prefix.rstrip('/')}"
 
 
-class RealtimeEndpoint(Construct):
-    """An endpoint config and endpoint for one `RegisteredModel`, updated safely.
+class IEndpoint(Protocol):
+    """What consumers of an endpoint use: its name and ARN, invoke grants and metrics.
+
+    Implemented by `RealtimeEndpoint` and by `RealtimeEndpoint.from_endpoint_name`.
+    """
+
+    @property
+    def endpoint_name(self) -> str: ...
+    @property
+    def endpoint_arn(self) -> str: ...
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant: ...
+    def metric(
+        self, metric_name: str, *, namespace: str = ..., **options: Any
+    ) -> cloudwatch.Metric: ...
+
+
+class _EndpointMetrics:
+    """`grant_invoke` and the invocation metrics every endpoint has (built or imported)."""
+
+    endpoint_name: str
+
+    @property
+    def endpoint_arn(self) -> str:
+        """`arn:<partition>:sagemaker:<region>:<account>:endpoint/<name, lower case>`."""
+        name = self.endpoint_name
+        return Stack.of(self).format_arn(  # type: ignore[arg-type]
+            service="sagemaker",
+            resource="endpoint",
+            resource_name=name if Token.is_unresolved(name) else name.lower(),
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let `grantee` invoke this endpoint (sync, async and streaming), nothing else."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(INVOKE_ACTIONS), resource_arns=[self.endpoint_arn]
+        )
+
+    def metric(
+        self, metric_name: str, *, namespace: str = "AWS/SageMaker", **options: Any
+    ) -> cloudwatch.Metric:
+        """A metric of this endpoint's variant (dimensions EndpointName, VariantName).
+
+        Defaults: Sum per minute. `options` takes any `cloudwatch.MetricOptions` field
+        (statistic, period, label, color, unit, ...) and overrides the defaults.
+        """
+        return cloudwatch.Metric(
+            namespace=namespace,
+            metric_name=metric_name,
+            **{
+                "dimensions_map": {
+                    "EndpointName": self.endpoint_name,
+                    "VariantName": VARIANT_NAME,
+                },
+                "statistic": "Sum",
+                "period": Duration.minutes(1),
+                **options,
+            },
+        )
+
+    def metric_invocations(self, **options: Any) -> cloudwatch.Metric:
+        """Requests served (Sum per minute unless overridden)."""
+        return self.metric("Invocations", **options)
+
+    def metric_invocation_5xx_errors(self, **options: Any) -> cloudwatch.Metric:
+        """Requests the model failed with a 5xx (Sum per minute unless overridden)."""
+        return self.metric("Invocation5XXErrors", **options)
+
+    def metric_invocation_4xx_errors(self, **options: Any) -> cloudwatch.Metric:
+        """Requests rejected with a 4xx (Sum per minute unless overridden)."""
+        return self.metric("Invocation4XXErrors", **options)
+
+    def metric_model_latency(self, **options: Any) -> cloudwatch.Metric:
+        """Model latency in microseconds (p99 per minute unless overridden)."""
+        return self.metric("ModelLatency", **{"statistic": "p99", **options})
+
+    def metric_overhead_latency(self, **options: Any) -> cloudwatch.Metric:
+        """SageMaker's own overhead in microseconds (p99 per minute unless overridden)."""
+        return self.metric("OverheadLatency", **{"statistic": "p99", **options})
+
+
+class _ImportedEndpoint(_EndpointMetrics, Resource):
+    """An endpoint that exists already, known by name (see `RealtimeEndpoint.from_endpoint_name`)."""
+
+    def __init__(self, scope: Construct, construct_id: str, endpoint_name: str) -> None:
+        super().__init__(scope, construct_id)
+        self.endpoint_name = endpoint_name
+
+
+class RealtimeEndpoint(_EndpointMetrics, Construct):
+    """An endpoint config and endpoint for one model, updated safely.
 
     - The endpoint config is never named: every property change replaces it, and a
       generated name lets CloudFormation create the new one before removing the old.
@@ -167,8 +310,9 @@ class RealtimeEndpoint(Construct):
     - With `autoscaling`, `RetainAllVariantProperties` is on so an update keeps the
       instance count autoscaling reached, while weights and data capture (from settings)
       still apply.
-    - The volume is encrypted with `kms_key`, except on NVMe instance types, which
-      SageMaker refuses a volume key for (that combination fails at synth).
+    - `kms_key` encrypts the ML storage volume (the ECR image copy on serverless
+      endpoints); NVMe instance types, which SageMaker refuses a key for, fail at synth.
+    - `node.default_child` is the `CfnEndpoint`; `config` is the `CfnEndpointConfig`.
 
     Example::
 
@@ -177,8 +321,9 @@ class RealtimeEndpoint(Construct):
             traffic_shift=TrafficShift(type="CANARY", step_percent=10),
             autoscaling=Autoscaling(min_capacity=1, max_capacity=4,
                                     target_invocations_per_instance=200),
-            data_capture=DataCapture(bucket=bucket, prefix="datacapture/churn-prod"),
+            data_capture=DataCapture(bucket=bucket, prefix="datacapture/churn-prod/"),
             kms_key=key)
+        endpoint.grant_invoke(api_function)
         endpoint.metric_model_latency().create_alarm(...)
     """
 
@@ -188,7 +333,7 @@ class RealtimeEndpoint(Construct):
         construct_id: str,
         *,
         endpoint_name: str,
-        model: RegisteredModel,
+        model: IModel,
         variant: InstanceVariant | ServerlessVariant,
         traffic_shift: TrafficShift | None = None,
         autoscaling: Autoscaling | None = None,
@@ -197,68 +342,36 @@ class RealtimeEndpoint(Construct):
     ) -> None:
         """Create the endpoint config, the endpoint and (optionally) autoscaling.
 
-        :param endpoint_name: fixed so clients and alarms can name it; 1-63 characters.
-        :param model: the model every variant serves.
-        :param variant: instance or serverless capacity.
+        :param endpoint_name: fixed so clients and alarms can name it; 1-63 letters,
+            digits and hyphens, not a token. Required.
+        :param model: the model every variant serves (a `RegisteredModel`). Required.
+        :param variant: instance or serverless capacity. Required.
         :param traffic_shift: default `TrafficShift()`: all at once, 5-minute baking
-            period. CANARY and LINEAR need instance capacity.
+            period. CANARY and LINEAR need an instance variant (not Inf1).
         :param autoscaling: default none: the instance count stays as configured.
+            Instance variants only.
         :param data_capture: default none: no requests are captured (and Model Monitor
-            has nothing to analyse).
-        :param kms_key: encrypts the ML storage volume. Default none; must be none for
-            NVMe instance types.
+            has nothing to analyse). Instance variants only.
+        :param kms_key: encrypts the ML storage volume (serverless: the image copy).
+            Default none; must be none for NVMe instance types.
         """
         super().__init__(scope, construct_id)
-        if Token.is_unresolved(endpoint_name):
-            raise ConfigurationError(
-                "RealtimeEndpoint endpoint_name: got a token; give a literal name (alarms,"
-                " autoscaling and monitoring refer to it before the endpoint exists)"
-            )
-        if not _ENDPOINT_NAME.match(endpoint_name):
-            raise ConfigurationError(
-                f"RealtimeEndpoint endpoint_name: got {endpoint_name!r}; allowed 1-63 letters,"
-                " digits and single hyphens"
-            )
-        traffic_shift = traffic_shift or TrafficShift()
-        serverless = isinstance(variant, ServerlessVariant)
-        if serverless and autoscaling is not None:
-            raise ConfigurationError(
-                "autoscaling: serverless variants scale by max_concurrency; remove autoscaling"
-                " or use an instance variant"
-            )
-        if serverless and traffic_shift.type != "ALL_AT_ONCE":
-            raise ConfigurationError(
-                f"deployment.type: got {traffic_shift.type} with a serverless variant;"
-                " serverless endpoints only shift ALL_AT_ONCE"
-            )
-        if isinstance(variant, InstanceVariant):
-            if kms_key is not None and has_nvme_storage(variant.instance_type):
-                raise ConfigurationError(
-                    f"variant.instance_type: got {variant.instance_type}, which has NVMe instance"
-                    " storage; SageMaker rejects a volume KMS key for it. Use a type without"
-                    " NVMe storage (e.g. ml.m5.large) or drop kms_key"
-                )
-            if autoscaling is not None and not (
-                autoscaling.min_capacity
-                <= variant.initial_instance_count
-                <= autoscaling.max_capacity
-            ):
-                raise ConfigurationError(
-                    f"variant.initial_instance_count: got {variant.initial_instance_count};"
-                    f" must be within autoscaling.min_capacity..max_capacity"
-                    f" ({autoscaling.min_capacity}..{autoscaling.max_capacity})"
-                )
+        traffic_shift = traffic_shift if traffic_shift is not None else TrafficShift()
+        self._check(
+            endpoint_name, model, variant, traffic_shift, autoscaling, data_capture, kms_key
+        )
         self.endpoint_name = endpoint_name
         self.model = model
         self.variant = variant
         self.traffic_shift = traffic_shift
+        self.data_capture = data_capture
         self._rollback_alarms: list[cloudwatch.IAlarm] = []
 
         self.config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             production_variants=[self._production_variant(variant)],
-            kms_key_id=kms_key.key_arn if kms_key and not serverless else None,
+            kms_key_id=kms_key.key_arn if kms_key else None,
             data_capture_config=self._data_capture(data_capture),
         )
         self.resource = sagemaker.CfnEndpoint(
@@ -285,6 +398,141 @@ class RealtimeEndpoint(Construct):
         if data_capture is not None:
             self._grant_capture(data_capture)
 
+    @classmethod
+    def from_endpoint_name(
+        cls, scope: Construct, construct_id: str, endpoint_name: str
+    ) -> IEndpoint:
+        """An existing endpoint, by name: its ARN, `grant_invoke` and metrics. No AWS call."""
+        check = Checks("RealtimeEndpoint.from_endpoint_name")
+        check.text(
+            "endpoint_name",
+            endpoint_name,
+            _ENDPOINT_NAME,
+            "1-63 letters, digits and single hyphens",
+        )
+        check.done()
+        return _ImportedEndpoint(scope, construct_id, endpoint_name)
+
+    @property
+    def serverless(self) -> bool:
+        """Whether the variant is a `ServerlessVariant`."""
+        return isinstance(self.variant, ServerlessVariant)
+
+    # -- checks -------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(
+        endpoint_name: Any,
+        model: Any,
+        variant: Any,
+        traffic_shift: Any,
+        autoscaling: Any,
+        data_capture: Any,
+        kms_key: Any,
+    ) -> None:
+        check = Checks("RealtimeEndpoint")
+        if isinstance(endpoint_name, str) and Token.is_unresolved(endpoint_name):
+            check.fail(
+                "endpoint_name",
+                Shown("a token"),
+                "a literal name (alarms, autoscaling and monitoring refer to it before the"
+                " endpoint exists)",
+            )
+        else:
+            check.text(
+                "endpoint_name",
+                endpoint_name,
+                _ENDPOINT_NAME,
+                "1-63 letters, digits and single hyphens",
+            )
+        has_attribute(check, "model", model, "model_name", "an IModel such as a RegisteredModel")
+        check.instance(
+            "variant",
+            variant,
+            (InstanceVariant, ServerlessVariant),
+            "an InstanceVariant or ServerlessVariant",
+        )
+        check.instance("traffic_shift", traffic_shift, TrafficShift, "a TrafficShift or None")
+        if autoscaling is not None:
+            check.instance("autoscaling", autoscaling, Autoscaling, "an Autoscaling or None")
+        if data_capture is not None:
+            check.instance("data_capture", data_capture, DataCapture, "a DataCapture or None")
+        if kms_key is not None:
+            has_attribute(check, "kms_key", kms_key, "key_arn", "a kms.IKey or None")
+        check.done()
+        if isinstance(variant, ServerlessVariant):
+            RealtimeEndpoint._check_serverless(
+                check, model, traffic_shift, autoscaling, data_capture
+            )
+        else:
+            RealtimeEndpoint._check_instance(check, variant, traffic_shift, autoscaling, kms_key)
+        check.done()
+
+    @staticmethod
+    def _check_serverless(
+        check: Checks, model: Any, shift: TrafficShift, autoscaling: Any, data_capture: Any
+    ) -> None:
+        """Serverless Inference's feature exclusions (see the module docstring)."""
+        if autoscaling is not None:
+            check.fail(
+                "autoscaling",
+                Shown("an Autoscaling"),
+                "None with a ServerlessVariant (serverless endpoints scale by max_concurrency)",
+            )
+        if shift.type != "ALL_AT_ONCE":
+            check.fail(
+                "traffic_shift",
+                Shown(f"type {shift.type}"),
+                "type ALL_AT_ONCE with a ServerlessVariant (canary and linear steps are shares of an instance fleet)",
+            )
+        if data_capture is not None:
+            check.fail(
+                "data_capture",
+                Shown("a DataCapture"),
+                "None with a ServerlessVariant (Serverless Inference does not capture data)",
+            )
+        if getattr(model, "network_isolation", False):
+            check.fail(
+                "model",
+                Shown("a model with network_isolation=True"),
+                "network_isolation=False with a ServerlessVariant (Serverless Inference does not support network isolation)",
+            )
+        if getattr(model, "vpc", None) is not None:
+            check.fail(
+                "model",
+                Shown("a model with a vpc"),
+                "no vpc with a ServerlessVariant (Serverless Inference does not run in a VPC)",
+            )
+
+    @staticmethod
+    def _check_instance(
+        check: Checks, variant: InstanceVariant, shift: TrafficShift, autoscaling: Any, kms_key: Any
+    ) -> None:
+        instance_type = variant.instance_type
+        if kms_key is not None and has_nvme_storage(instance_type):
+            check.fail(
+                "kms_key",
+                Shown(f"a key with instance_type {instance_type}, which has NVMe instance storage"),
+                "None for NVMe instance types (SageMaker encrypts their local storage itself and"
+                " rejects a volume key); or use a type without NVMe storage such as ml.m5.large",
+            )
+        if shift.type != "ALL_AT_ONCE" and instance_type.startswith("ml.inf1."):
+            check.fail(
+                "traffic_shift",
+                Shown(f"type {shift.type} with instance_type {instance_type}"),
+                "type ALL_AT_ONCE for Inf1 instances (SageMaker ignores deployment guardrails on"
+                " Inf1 endpoints and shifts all at once)",
+            )
+        if autoscaling is not None and not (
+            autoscaling.min_capacity <= variant.initial_instance_count <= autoscaling.max_capacity
+        ):
+            check.fail(
+                "variant",
+                Shown(f"initial_instance_count {variant.initial_instance_count}"),
+                f"an initial_instance_count within autoscaling min_capacity..max_capacity"
+                f" ({autoscaling.min_capacity}..{autoscaling.max_capacity})",
+            )
+
     # -- building blocks --------------------------------------------------------------
 
     def _production_variant(
@@ -297,6 +545,7 @@ class RealtimeEndpoint(Construct):
                 serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
                     memory_size_in_mb=variant.memory_size_in_mb,
                     max_concurrency=variant.max_concurrency,
+                    provisioned_concurrency=variant.provisioned_concurrency,
                 ),
             )
         return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
@@ -307,8 +556,9 @@ class RealtimeEndpoint(Construct):
             initial_variant_weight=1,
         )
 
+    @staticmethod
     def _data_capture(
-        self, capture: DataCapture | None
+        capture: DataCapture | None,
     ) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
         if capture is None:
             return None
@@ -328,7 +578,7 @@ class RealtimeEndpoint(Construct):
 
     def _grant_capture(self, capture: DataCapture) -> None:
         """SageMaker writes captured data as the model's execution role."""
-        pattern = f"{capture.prefix.strip('/')}/*"
+        pattern = f"{capture.prefix}*"
         capture.bucket.grant_put(self.model.role, pattern)
         if capture.kms_key is not None:
             capture.kms_key.grant_encrypt(self.model.role)
@@ -395,69 +645,63 @@ class RealtimeEndpoint(Construct):
 
     @property
     def rollback_alarms(self) -> tuple[cloudwatch.IAlarm, ...]:
+        """The alarms added with `add_rollback_alarm`, in order."""
         return tuple(self._rollback_alarms)
 
-    # -- metrics ------------------------------------------------------------------------
+    # -- metrics by variant kind ----------------------------------------------------------
+    # Serverless endpoints publish no CPUUtilization or InvocationsPerInstance; they do
+    # publish MemoryUtilization (as an invocation metric, AWS/SageMaker), ModelSetupTime
+    # and ServerlessConcurrentExecutionsUtilization:
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-monitoring.html
 
-    def metric(
-        self,
-        metric_name: str,
-        *,
-        namespace: str = "AWS/SageMaker",
-        statistic: str = "Sum",
-        period: Duration | None = None,
-        label: str | None = None,
-    ) -> cloudwatch.Metric:
-        """A metric of this endpoint's variant (dimensions EndpointName, VariantName)."""
-        return cloudwatch.Metric(
-            namespace=namespace,
-            metric_name=metric_name,
-            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": VARIANT_NAME},
-            statistic=statistic,
-            period=period or Duration.minutes(1),
-            label=label,
+    def _instance_only(self, metric_name: str) -> None:
+        if self.serverless:
+            raise ConfigurationError(
+                f"RealtimeEndpoint metric {metric_name}: got a ServerlessVariant endpoint;"
+                " allowed only for an InstanceVariant (serverless endpoints do not publish it)"
+            )
+
+    def _serverless_only(self, metric_name: str) -> None:
+        if not self.serverless:
+            raise ConfigurationError(
+                f"RealtimeEndpoint metric {metric_name}: got an InstanceVariant endpoint;"
+                " allowed only for a ServerlessVariant (instance endpoints do not publish it)"
+            )
+
+    def metric_invocations_per_instance(self, **options: Any) -> cloudwatch.Metric:
+        """What autoscaling tracks (Sum per minute unless overridden). Instance variants."""
+        self._instance_only("InvocationsPerInstance")
+        return self.metric("InvocationsPerInstance", **options)
+
+    def metric_cpu_utilization(self, **options: Any) -> cloudwatch.Metric:
+        """CPU use in percent, 100 per core (Average per minute unless overridden).
+        Instance variants only."""
+        self._instance_only("CPUUtilization")
+        return self.metric(
+            "CPUUtilization",
+            namespace="/aws/sagemaker/Endpoints",
+            **{"statistic": "Average", **options},
         )
 
-    def metric_invocations(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Requests served (Sum per minute unless overridden)."""
-        return self.metric("Invocations", **kwargs)
-
-    def metric_invocation_5xx_errors(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Requests the model failed with a 5xx (Sum per minute unless overridden)."""
-        return self.metric("Invocation5XXErrors", **kwargs)
-
-    def metric_invocation_4xx_errors(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Requests rejected with a 4xx (Sum per minute unless overridden)."""
-        return self.metric("Invocation4XXErrors", **kwargs)
-
-    def metric_model_latency(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Model latency in microseconds (p99 per minute unless overridden)."""
-        kwargs.setdefault("statistic", "p99")
-        return self.metric("ModelLatency", **kwargs)
-
-    def metric_overhead_latency(self, **kwargs: Any) -> cloudwatch.Metric:
-        """SageMaker's own overhead in microseconds (p99 per minute unless overridden)."""
-        kwargs.setdefault("statistic", "p99")
-        return self.metric("OverheadLatency", **kwargs)
-
-    def metric_invocations_per_instance(self, **kwargs: Any) -> cloudwatch.Metric:
-        """What autoscaling tracks (Sum per minute unless overridden)."""
-        return self.metric("InvocationsPerInstance", **kwargs)
-
-    def metric_cpu_utilization(self, **kwargs: Any) -> cloudwatch.Metric:
-        """CPU use in percent across cores (Average per minute unless overridden)."""
-        kwargs.setdefault("statistic", "Average")
-        return self.metric("CPUUtilization", namespace="/aws/sagemaker/Endpoints", **kwargs)
-
-    def metric_memory_utilization(self, **kwargs: Any) -> cloudwatch.Metric:
+    def metric_memory_utilization(self, **options: Any) -> cloudwatch.Metric:
         """Memory use in percent (Average per minute unless overridden)."""
-        kwargs.setdefault("statistic", "Average")
-        return self.metric("MemoryUtilization", namespace="/aws/sagemaker/Endpoints", **kwargs)
+        namespace = "AWS/SageMaker" if self.serverless else "/aws/sagemaker/Endpoints"
+        return self.metric(
+            "MemoryUtilization", namespace=namespace, **{"statistic": "Average", **options}
+        )
 
-    @property
-    def endpoint_arn(self) -> str:
-        return Stack.of(self).format_arn(
-            service="sagemaker", resource="endpoint", resource_name=self.endpoint_name.lower()
+    def metric_model_setup_time(self, **options: Any) -> cloudwatch.Metric:
+        """Cold-start time of new serverless workers, in microseconds (Maximum per
+        minute unless overridden). Serverless variants only."""
+        self._serverless_only("ModelSetupTime")
+        return self.metric("ModelSetupTime", **{"statistic": "Maximum", **options})
+
+    def metric_concurrency_utilization(self, **options: Any) -> cloudwatch.Metric:
+        """Concurrent executions / max_concurrency, 0 to 1 (Maximum per minute unless
+        overridden). Serverless variants only."""
+        self._serverless_only("ServerlessConcurrentExecutionsUtilization")
+        return self.metric(
+            "ServerlessConcurrentExecutionsUtilization", **{"statistic": "Maximum", **options}
         )
 
 

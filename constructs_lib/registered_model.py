@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from aws_cdk import Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
@@ -15,15 +15,31 @@ from constructs import Construct
 from constructs_lib._logs import allow_sagemaker_logs
 from constructs_lib._nag import (
     READ_GRANT_FINDINGS,
+    Finding,
     acknowledge,
     imported_key_findings,
     wildcard_resource,
 )
-from constructs_lib.errors import ConfigurationError
+from constructs_lib._validate import Checks, _typed
 
 _PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-z0-9-]+/[1-9]\d*$"
 )
+_ECR_REPOSITORY_ARN = re.compile(r"^arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:repository/.+$")
+# VpcConfig: 1-16 subnets and 1-5 security groups
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_VpcConfig.html), ids in
+# the formats CloudFormation validates (AWS::EC2::Subnet.Id, AWS::EC2::SecurityGroup.Id).
+_SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
+
+
+def has_attribute(check: Checks, prop: str, value: Any, attribute: str, allowed: str) -> bool:
+    """Duck-typed check for a jsii interface (`IBucket`, `IKey`, `IRole`), which
+    `isinstance` cannot test: `value` must have `attribute`."""
+    if hasattr(value, attribute):
+        return True
+    check.fail(prop, _typed(value), allowed)
+    return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,14 +47,40 @@ class ModelVpc:
     """Subnets and security groups the model's containers run in."""
 
     subnet_ids: Sequence[str]
+    """Private subnet ids (`subnet-...`), 1 to 16. Required."""
     security_group_ids: Sequence[str]
+    """Security group ids (`sg-...`), 1 to 5. Required."""
 
     def __post_init__(self) -> None:
-        if not self.subnet_ids or not self.security_group_ids:
-            raise ConfigurationError(
-                f"ModelVpc: got subnet_ids={list(self.subnet_ids)},"
-                f" security_group_ids={list(self.security_group_ids)}; both need at least one id"
-            )
+        check = Checks("ModelVpc")
+        for prop, value, pattern, most in (
+            ("subnet_ids", self.subnet_ids, _SUBNET_ID, 16),
+            ("security_group_ids", self.security_group_ids, _SECURITY_GROUP_ID, 5),
+        ):
+            kind = pattern.pattern[1:].split("-")[0]
+            if check.strings(prop, value, pattern, f"{kind}-<8 or 17 hex digits>") and not (
+                1 <= len(list(value)) <= most
+            ):
+                check.fail(prop, list(value), f"1 to {most} ids")
+        check.done()
+
+
+class IModel(Protocol):
+    """What an endpoint needs of the model it serves (a `RegisteredModel`, or your own).
+
+    `network_isolation` and `vpc` let the endpoint refuse what serverless endpoints
+    cannot do; `grant_describe_alarms` lets SageMaker read the rollback alarms.
+    """
+
+    @property
+    def model_name(self) -> str: ...
+    @property
+    def role(self) -> iam.IRole: ...
+    @property
+    def network_isolation(self) -> bool: ...
+    @property
+    def vpc(self) -> ModelVpc | None: ...
+    def grant_describe_alarms(self, alarm_arns: Sequence[str]) -> iam.Grant: ...
 
 
 class RegisteredModel(Construct):
@@ -50,7 +92,8 @@ class RegisteredModel(Construct):
 
     The model gets its own role, allowed only to read the model artifacts under
     `artifact_prefix` of `artifact_bucket` (and decrypt them with its key), pull
-    from the listed image repositories, and write its logs.
+    from the listed image repositories, and write its logs. `node.default_child` is
+    the `CfnModel`.
 
     Example::
 
@@ -74,36 +117,54 @@ class RegisteredModel(Construct):
     ) -> None:
         """Create the model and its role.
 
-        :param model_package_arn: `arn:...:model-package/<group>/<version>`.
+        :param model_package_arn: `arn:...:model-package/<group>/<version>`. Required.
         :param artifact_bucket: the bucket (often in the build account) holding the
             model artifacts; read access is limited to `artifact_prefix`, and to
-            decrypting with the bucket's `encryption_key` when it has one.
-        :param artifact_prefix: key prefix of the model artifacts, e.g. `pipelines/x/`.
+            decrypting with the bucket's `encryption_key` when it has one. Required.
+        :param artifact_prefix: key prefix (folder, ending with '/') of the model
+            artifacts, e.g. `pipelines/churn/`. Required.
         :param image_repository_arns: ECR repositories of the inference images. Default:
             none (SageMaker-provided images need no pull permission of the role).
         :param network_isolation: default True: the container has no network access.
-        :param vpc: default none: the model runs outside your VPC.
+            Serverless endpoints need False.
+        :param vpc: default none: the model runs outside your VPC (serverless endpoints
+            need none).
         """
         super().__init__(scope, construct_id)
-        if not Token.is_unresolved(model_package_arn) and not _PACKAGE_ARN.match(model_package_arn):
-            raise ConfigurationError(
-                f"RegisteredModel model_package_arn: got {model_package_arn!r}; expected"
-                " arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>"
-            )
+        check = Checks("RegisteredModel")
+        check.text(
+            "model_package_arn",
+            model_package_arn,
+            _PACKAGE_ARN,
+            "arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>",
+        )
+        has_attribute(check, "artifact_bucket", artifact_bucket, "bucket_name", "an s3.IBucket")
+        check.key_prefix("artifact_prefix", artifact_prefix)
+        check.strings(
+            "image_repository_arns",
+            image_repository_arns,
+            _ECR_REPOSITORY_ARN,
+            "ECR repository ARN (arn:<partition>:ecr:<region>:<account>:repository/<name>)",
+        )
+        check.instance("network_isolation", network_isolation, bool, "True or False")
+        if vpc is not None:
+            check.instance("vpc", vpc, ModelVpc, "a ModelVpc or None")
+        check.done()
         self.model_package_arn = model_package_arn
+        self.network_isolation = network_isolation
+        self.vpc = vpc
         self.role = iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Serves one registered model version",
         )
-        pattern = f"{artifact_prefix.rstrip('*')}*"
+        pattern = f"{artifact_prefix}*"
         artifact_bucket.grant_read(self.role, pattern)
-        findings = {
+        findings: dict[str | Finding, str] = {
             wildcard_resource(self, artifact_bucket.arn_for_objects(pattern)): "Model artifacts"
             " live under per-execution keys below the pipeline's prefix; the key is only"
             " known once the package exists.",
-            **READ_GRANT_FINDINGS,
             **imported_key_findings(self, artifact_bucket),
         }
         if image_repository_arns:
@@ -125,6 +186,7 @@ class RegisteredModel(Construct):
             "Endpoint containers log to /aws/sagemaker/Endpoints/<endpoint name>, one"
             " stream per instance."
         )
+        findings.update({k: v for k, v in READ_GRANT_FINDINGS.items()})
         acknowledge(self.role, findings)
 
         self.resource = sagemaker.CfnModel(
@@ -144,10 +206,13 @@ class RegisteredModel(Construct):
             ),
         )
         self.resource.node.add_dependency(self.role)
-        self.model_name = self.resource.attr_model_name
+        self.model_name: str = self.resource.attr_model_name
 
-    def grant_describe_alarms(self, alarm_arns: Sequence[str]) -> None:
-        """Let SageMaker read the rollback alarms while it shifts traffic to this model."""
-        self.role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["cloudwatch:DescribeAlarms"], resources=list(alarm_arns))
+    def grant_describe_alarms(self, alarm_arns: Sequence[str]) -> iam.Grant:
+        """Let SageMaker, as this model's role, read the rollback alarms while it shifts
+        traffic to this model (`cloudwatch:DescribeAlarms` on exactly those alarms)."""
+        return iam.Grant.add_to_principal(
+            grantee=self.role,
+            actions=["cloudwatch:DescribeAlarms"],
+            resource_arns=list(alarm_arns),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -13,10 +14,11 @@ from constructs import Construct
 
 from constructs_lib._nag import acknowledge
 from constructs_lib._queues import dead_letter_queue
-from constructs_lib.errors import ConfigurationError
-from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+from constructs_lib._validate import Checks, Shown
+from constructs_lib.sagemaker_pipeline import IPipeline
 
 _EXPRESSION = re.compile(r"^(cron\(.+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+_TIMEZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+/-]{0,49}$")
 
 
 class RetrainingSchedule(Construct):
@@ -25,7 +27,8 @@ class RetrainingSchedule(Construct):
     Uses an `AWS::Scheduler::Schedule` with a role allowed only to start this pipeline,
     a retry policy, a maximum event age and a KMS-encrypted dead-letter queue. With
     `enabled=False` the schedule exists but is disabled, so turning retraining on or off
-    is a one-line settings change that `cdk diff` shows as such.
+    is a one-line settings change that `cdk diff` shows as such. `node.default_child`
+    is the `CfnSchedule` (`resource`).
 
     Example::
 
@@ -39,7 +42,7 @@ class RetrainingSchedule(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        pipeline: SageMakerPipeline,
+        pipeline: IPipeline,
         key: kms.IKey,
         schedule_expression: str,
         parameters: Mapping[str, str] | None = None,
@@ -48,26 +51,49 @@ class RetrainingSchedule(Construct):
     ) -> None:
         """Create the schedule, its role and its dead-letter queue.
 
-        :param schedule_expression: `cron(...)` or `rate(N unit)`.
-        :param parameters: pipeline parameter name -> value; names must be declared by
-            the definition. Default none: the definition's defaults apply.
-        :param enabled: default True.
-        :param timezone: default UTC.
+        :param pipeline: the pipeline to start: a `SageMakerPipeline` or
+            `SageMakerPipeline.from_pipeline_name(...)`. Required.
+        :param key: KMS key of the dead-letter queue. Required.
+        :param schedule_expression: `cron(...)` or `rate(N minutes|hours|days)`. Required.
+        :param parameters: pipeline parameter name -> value. When the pipeline's definition
+            is known (a `SageMakerPipeline`), each name must be one it declares. Default
+            none: the definition's defaults apply.
+        :param enabled: whether the schedule runs. Default True.
+        :param timezone: IANA time zone of `cron(...)` expressions. Default UTC.
         """
+        check = Checks("RetrainingSchedule")
+        check.text(
+            "schedule_expression",
+            schedule_expression,
+            _EXPRESSION,
+            "cron(...) or rate(N minutes|hours|days)",
+        )
+        check.text("timezone", timezone, _TIMEZONE, "an IANA time zone such as UTC or Europe/Paris")
+        check.instance("enabled", enabled, bool, "True or False")
+        if parameters is not None and check.instance(
+            "parameters", parameters, Mapping, "a dict of parameter name -> str value"
+        ):
+            bad = {k: v for k, v in parameters.items() if not isinstance(v, str)}
+            if bad:
+                check.fail("parameters", Shown(repr(bad)), "str values")
+            definition: Any = getattr(pipeline, "definition", None)
+            if isinstance(definition, Mapping):
+                declared = sorted(
+                    str(p.get("Name"))
+                    for p in definition.get("Parameters", []) or []
+                    if isinstance(p, Mapping)
+                )
+                unknown = sorted(set(parameters) - set(declared))
+                if unknown:
+                    check.fail(
+                        "parameters",
+                        Shown(repr(unknown)),
+                        f"parameters of pipeline {pipeline.pipeline_name}: {declared}",
+                    )
+        check.done()
         super().__init__(scope, construct_id)
-        if not _EXPRESSION.match(schedule_expression):
-            raise ConfigurationError(
-                f"retraining.schedule_expression: got {schedule_expression!r}; expected"
-                " cron(...) or rate(N minutes|hours|days)"
-            )
-        declared = {p.get("Name") for p in pipeline.definition.get("Parameters", [])}
-        unknown = sorted(set(parameters or {}) - declared)
-        if unknown:
-            raise ConfigurationError(
-                f"retraining.parameters: got {unknown}, not parameters of pipeline"
-                f" {pipeline.pipeline_name}; declared: {sorted(n for n in declared if n)}"
-            )
         self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key)
+        """Start requests the scheduler could not deliver."""
         self.role = iam.Role(
             self,
             "Role",
@@ -77,6 +103,7 @@ class RetrainingSchedule(Construct):
             ),
             description=f"Starts SageMaker pipeline {pipeline.pipeline_name} on a schedule",
         )
+        """The role the scheduler assumes; it may only start this pipeline."""
         pipeline.grant_start_execution(self.role)
         self.dead_letter_queue.grant_send_messages(self.role)
         acknowledge(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
-from aws_cdk import ArnFormat, Duration, Stack, Token
+from aws_cdk import ArnFormat, Duration, Fn, Resource, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -21,35 +23,70 @@ from constructs import Construct
 
 from constructs_lib import placeholders
 from constructs_lib._logs import allow_sagemaker_logs
-from constructs_lib._nag import acknowledge, granted_wildcards, wildcard_resource
-from constructs_lib.errors import ConfigurationError
+from constructs_lib._nag import Finding, acknowledge, granted_wildcards, wildcard_resource
+from constructs_lib._pipeline_steps import (
+    JOB_STEPS,
+    DefinitionStepError,
+    Reference,
+    StepNeeds,
+    all_steps,
+    analyze,
+)
+from constructs_lib._validate import Checks, Shown
 
 METRIC_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 DEFAULT_INLINE_LIMIT = 100_000
 """Definitions longer than this many characters go to S3 instead of the template."""
 MAX_DEFINITION_CHARS = 1_048_576
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+_NAME_ALLOWED = "1-256 letters, digits and single hyphens, starting with a letter or digit"
 _ECR_IMAGE = re.compile(
     r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+?)(?=[:@\"])"
 )
+_CODE_EXCLUDED_DIRS = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
-# SageMaker job actions the execution role needs, by the step types that start them.
-# Pipelines name every job `pipelines-<execution id>-<step>-...`, so the role is scoped
-# to those names.
-_JOB_ACTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Processing": ("processing-job", ("Create", "Describe", "Stop")),
-    "QualityCheck": ("processing-job", ("Create", "Describe", "Stop")),
-    "ClarifyCheck": ("processing-job", ("Create", "Describe", "Stop")),
-    "Training": ("training-job", ("Create", "Describe", "Stop")),
-    "Transform": ("transform-job", ("Create", "Describe", "Stop")),
-    "Tuning": ("hyper-parameter-tuning-job", ("Create", "Describe", "Stop")),
+# SageMaker job actions, by the IAM resource type of the job a step starts. Pipelines
+# name every job `pipelines-<execution id>-<step>-...` (or `<prefix>-<execution id>-...`
+# with custom job prefixes), so the role is scoped to those names.
+_JOB_ACTIONS: dict[str, tuple[str, ...]] = {
+    "processing-job": ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob"),
+    "training-job": ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"),
+    "hyper-parameter-tuning-job": (
+        "CreateHyperParameterTuningJob",
+        "DescribeHyperParameterTuningJob",
+        "StopHyperParameterTuningJob",
+    ),
+    "transform-job": ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob"),
+    "automl-job": (
+        "CreateAutoMLJob",
+        "CreateAutoMLJobV2",
+        "DescribeAutoMLJob",
+        "DescribeAutoMLJobV2",
+        "StopAutoMLJob",
+    ),
 }
-_JOB_ACTION_NAMES = {
-    "processing-job": "ProcessingJob",
-    "training-job": "TrainingJob",
-    "transform-job": "TransformJob",
-    "hyper-parameter-tuning-job": "HyperParameterTuningJob",
+_JOB_NAME_FIELDS = {
+    "processing-job": "ProcessingJobName",
+    "training-job": "TrainingJobName",
+    "hyper-parameter-tuning-job": "HyperParameterTuningJobName",
+    "transform-job": "TransformJobName",
+    "automl-job": "AutoMLJobName",
 }
+_EMR_RULE = "SageMakerPipelineExecutionEMRStepStatusUpdateRule"
+_REGISTER_ACTIONS = (
+    "sagemaker:AddTags",
+    "sagemaker:CreateModelPackage",
+    "sagemaker:DescribeModelPackage",
+    "sagemaker:DescribeModelPackageGroup",
+)
+
+
+def _refuse(prop: str, got: str, allowed: str) -> NoReturn:
+    check = Checks("SageMakerPipeline")
+    check.fail(prop, Shown(got), allowed)
+    check.done()
+    raise AssertionError("unreachable")
 
 
 @runtime_checkable
@@ -63,6 +100,8 @@ class HasDefinition(Protocol):
 DefinitionSource = Mapping[str, Any] | Path | str | HasDefinition
 """A definition dict, the path of a JSON file, or an object with `.definition()`."""
 
+_SOURCES_ALLOWED = "a dict, the path of a JSON file, or an object with .definition()"
+
 
 def load_definition(source: DefinitionSource) -> dict[str, Any]:
     """Turn any accepted definition source into a dict, or raise ConfigurationError."""
@@ -75,9 +114,9 @@ def load_definition(source: DefinitionSource) -> dict[str, Any]:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigurationError(
-                f"SageMakerPipeline definition: cannot read {path}: {exc.strerror}"
-            ) from None
+            _refuse(
+                "definition", f"{path}, which cannot be read ({exc.strerror})", _SOURCES_ALLOWED
+            )
         definition = _parse_json(text, where)
     elif isinstance(source, HasDefinition):
         where = f"{type(source).__name__}.definition()"
@@ -87,20 +126,19 @@ def load_definition(source: DefinitionSource) -> dict[str, Any]:
         elif isinstance(produced, str):
             definition = _parse_json(produced, where)
         else:
-            raise ConfigurationError(
-                f"SageMakerPipeline definition: {where} returned {type(produced).__name__};"
-                " expected JSON text or a dict"
+            _refuse(
+                "definition",
+                f"{where}, which returned {type(produced).__name__}",
+                "an object whose .definition() returns JSON text or a dict",
             )
     else:
-        raise ConfigurationError(
-            f"SageMakerPipeline definition: got {type(source).__name__}; expected a dict,"
-            " the path of a JSON file, or an object with .definition()"
-        )
+        _refuse("definition", f"a {type(source).__name__} {source!r}", _SOURCES_ALLOWED)
     steps = definition.get("Steps") if isinstance(definition, dict) else None
     if not isinstance(steps, list) or not steps:
-        raise ConfigurationError(
-            f"SageMakerPipeline definition: {where} has no steps; expected a JSON object"
-            " with a non-empty 'Steps' list"
+        _refuse(
+            "definition",
+            f"{where}, which has no steps",
+            "a JSON object with a non-empty 'Steps' list",
         )
     return dict(definition)
 
@@ -109,21 +147,134 @@ def _parse_json(text: str, where: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"SageMakerPipeline definition: {where} is not valid JSON:"
-            f" line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+        _refuse(
+            "definition",
+            f"{where}, which is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}",
+            "JSON text of a pipeline definition",
+        )
 
 
-class SageMakerPipeline(Construct):
+class IPipeline(Protocol):
+    """What consumers of a pipeline use: its name and ARN, the start grant and metrics.
+
+    Implemented by `SageMakerPipeline` and by `SageMakerPipeline.from_pipeline_name`;
+    `PipelineNotifications` and `RetrainingSchedule` accept any of them.
+    """
+
+    @property
+    def pipeline_name(self) -> str: ...
+    @property
+    def pipeline_arn(self) -> str: ...
+    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant: ...
+    def metric(self, metric_name: str, **options: Any) -> cloudwatch.Metric: ...
+    def metric_executions_started(self, **options: Any) -> cloudwatch.Metric: ...
+    def metric_executions_succeeded(self, **options: Any) -> cloudwatch.Metric: ...
+    def metric_executions_failed(self, **options: Any) -> cloudwatch.Metric: ...
+    def metric_executions_stopped(self, **options: Any) -> cloudwatch.Metric: ...
+    def metric_execution_duration(self, **options: Any) -> cloudwatch.Metric: ...
+
+
+class _PipelineMembers:
+    """The start grant and the execution metrics every pipeline has (built or imported)."""
+
+    pipeline_name: str
+
+    @property
+    def pipeline_arn(self) -> str:
+        """`arn:<partition>:sagemaker:<region>:<account>:pipeline/<name, lower case>`."""
+        name = self.pipeline_name
+        return Stack.of(self).format_arn(  # type: ignore[arg-type]
+            service="sagemaker",
+            resource="pipeline",
+            resource_name=name if Token.is_unresolved(name) else name.lower(),
+            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+        )
+
+    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow `grantee` to start executions of this pipeline (and see how they went)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["sagemaker:StartPipelineExecution", "sagemaker:DescribePipeline"],
+            resource_arns=[self.pipeline_arn],
+        )
+
+    def metric(self, metric_name: str, **options: Any) -> cloudwatch.Metric:
+        """A metric SageMaker publishes for this pipeline (namespace
+        `AWS/Sagemaker/ModelBuildingPipeline`, dimension `PipelineName`).
+
+        Defaults: Sum over 5 minutes. `options` takes any `cloudwatch.MetricOptions` field
+        (statistic, period, label, color, unit, ...) and overrides the defaults.
+        """
+        return cloudwatch.Metric(
+            namespace=METRIC_NAMESPACE,
+            metric_name=metric_name,
+            **{
+                "dimensions_map": {"PipelineName": self.pipeline_name},
+                "statistic": "Sum",
+                "period": Duration.minutes(5),
+                **options,
+            },
+        )
+
+    def metric_executions_started(self, **options: Any) -> cloudwatch.Metric:
+        """Executions started (Sum over 5 minutes unless overridden)."""
+        return self.metric("ExecutionStarted", **options)
+
+    def metric_executions_succeeded(self, **options: Any) -> cloudwatch.Metric:
+        """Executions that succeeded (Sum over 5 minutes unless overridden)."""
+        return self.metric("ExecutionSucceeded", **options)
+
+    def metric_executions_failed(self, **options: Any) -> cloudwatch.Metric:
+        """Executions that failed (Sum over 5 minutes unless overridden)."""
+        return self.metric("ExecutionFailed", **options)
+
+    def metric_executions_stopped(self, **options: Any) -> cloudwatch.Metric:
+        """Executions that were stopped (Sum over 5 minutes unless overridden)."""
+        return self.metric("ExecutionStopped", **options)
+
+    def metric_execution_duration(self, **options: Any) -> cloudwatch.Metric:
+        """Execution duration in milliseconds (Average over 5 minutes unless overridden)."""
+        return self.metric("ExecutionDuration", **{"statistic": "Average", **options})
+
+
+class _ImportedPipeline(_PipelineMembers, Resource):
+    """A pipeline that exists already, known by name (see `SageMakerPipeline.from_pipeline_name`)."""
+
+    def __init__(self, scope: Construct, construct_id: str, pipeline_name: str) -> None:
+        check = Checks("SageMakerPipeline.from_pipeline_name")
+        check.text("pipeline_name", pipeline_name, _NAME, _NAME_ALLOWED)
+        check.done()
+        super().__init__(scope, construct_id)
+        self.pipeline_name = pipeline_name
+
+
+class SageMakerPipeline(_PipelineMembers, Construct):
     """A SageMaker Pipeline whose definition is built in code and deployed by CDK.
 
     The definition refers to deploy-time values through `constructs_lib.placeholders`
     (role ARN, bucket name, KMS key ARN, step-source URLs); each is replaced with its
     CloudFormation value, so the deployed definition holds real ARNs and URLs and no
-    token text. Step-source files and folders become S3 assets. A definition longer
-    than `inline_size_limit` characters is written to the artifact bucket under a key
-    derived from its content and referenced by `PipelineDefinitionS3Location`.
+    token text. A definition longer than `inline_size_limit` characters is written to
+    the artifact bucket under a key derived from its content and referenced by
+    `PipelineDefinitionS3Location`.
+
+    **Step code keeps its name.** Each step source (a file or a folder) is copied into
+    the artifact bucket under `<artifact_prefix>code/<name>/<content hash>/` by one
+    `BucketDeployment` (`step_code_deployment`), keeping its file name and folder
+    layout, so a processing input of
+    `placeholders.step_source("preprocess")` puts `preprocess.py` at
+    `<LocalPath>/preprocess.py`. The prefix changes with the content only, so running
+    executions and cached steps keep the code they started with.
+
+    **The created role is derived from the definition**, step type by step type, with
+    the narrowest resources the definition allows: jobs of Processing, QualityCheck,
+    ClarifyCheck, Training, Tuning, Transform and AutoML steps (named `pipelines-*`, or
+    the job name prefix the step gives), models of Model steps, the model package
+    groups RegisterModel steps name, the functions of Lambda steps, the queues of
+    Callback steps, the clusters of EMR steps and the applications of EMRServerless
+    steps. Other step types, IAM roles other than `placeholders.ROLE_ARN` and buckets
+    other than `artifact_bucket` are refused unless `pass_roles` / `external_buckets`
+    list them; pass `role=` to take over the permissions yourself.
 
     Example::
 
@@ -133,7 +284,7 @@ class SageMakerPipeline(Construct):
             artifact_bucket=store.bucket, kms_key=store.key,
             step_sources={"preprocess": Path("steps/preprocess.py")})
         pipeline.grant_start_execution(scheduler_role)
-        pipeline.metric_execution_failed().create_alarm(...)
+        pipeline.metric_executions_failed().create_alarm(...)
     """
 
     def __init__(
@@ -150,74 +301,113 @@ class SageMakerPipeline(Construct):
         substitutions: Mapping[str, str] | None = None,
         artifact_prefix: str | None = None,
         data_read_prefixes: Sequence[str] = (),
+        pass_roles: Sequence[iam.IRole] = (),
+        external_buckets: Sequence[s3.IBucket] = (),
         description: str | None = None,
         max_parallel_execution_steps: int | None = None,
         inline_size_limit: int = DEFAULT_INLINE_LIMIT,
     ) -> None:
-        """Create the pipeline, its step-source assets and (unless given) its role.
+        """Create the pipeline, its staged step code and (unless given) its role.
 
         :param pipeline_name: 1-256 letters, digits and hyphens; also names jobs' logs.
+            Required.
         :param definition: a dict, a JSON file path, or an object with `.definition()`.
-        :param artifact_bucket: where the pipeline's jobs read and write; replaces
-            `placeholders.BUCKET_NAME`.
+            Required.
+        :param artifact_bucket: where the pipeline's jobs read and write, and where step
+            code is staged; replaces `placeholders.BUCKET_NAME`. Required.
         :param kms_key: replaces `placeholders.KMS_KEY_ARN`; the role may use it for
             volumes and outputs. Default: the bucket's key (error if the definition
             uses the placeholder and neither exists).
         :param role: an existing execution role; it must already have every permission
-            the steps need. Default: a new least-privilege role (see `role`).
+            the steps need, and the definition is not checked for roles, buckets or step
+            types. Default: a new role derived from the definition (see the class docs).
         :param step_sources: step-source name -> local file or folder, referenced in the
-            definition as `placeholders.step_source(name)`. Default: none.
+            definition as `placeholders.step_source(name)`, which becomes the S3 URL of
+            the staged file (`.../<file name>`) or folder (`.../`). Default: none.
         :param substitutions: extra literal text -> value (often a token) replacements
             applied to the definition. Default: none.
-        :param artifact_prefix: key prefix the created role may read and write.
-            Default `pipelines/<pipeline_name>/`.
-        :param data_read_prefixes: further key prefixes in `artifact_bucket` the created
-            role may read (input datasets). Default: none.
+        :param artifact_prefix: key prefix (ending with '/') the created role may read
+            and write, and under which step code is staged. Default
+            `pipelines/<pipeline_name>/`.
+        :param data_read_prefixes: further key prefixes (each ending with '/') in
+            `artifact_bucket` the created role may read (input datasets). Default: none.
+        :param pass_roles: IAM roles other than the pipeline's own that the definition
+            names (a job's RoleArn, an EMR Serverless ExecutionRoleArn); the created
+            role may pass exactly these. Default: none, and a definition naming another
+            role is refused.
+        :param external_buckets: buckets other than `artifact_bucket` that the
+            definition names in `s3://` URIs; the created role may read the key prefix
+            each URI names (and write it when the URI is an output location). Default:
+            none, and a definition naming another bucket is refused.
         :param description: the pipeline description. Default: none.
         :param max_parallel_execution_steps: cap on concurrently running steps.
             Default: SageMaker's (50).
         :param inline_size_limit: definitions longer than this go to S3. Default 100,000.
         """
+        check = Checks("SageMakerPipeline")
+        check.text("pipeline_name", pipeline_name, _NAME, _NAME_ALLOWED)
+        if max_parallel_execution_steps is not None:
+            check.integer("max_parallel_execution_steps", max_parallel_execution_steps, 1)
+        check.integer("inline_size_limit", inline_size_limit, 1, MAX_DEFINITION_CHARS)
+        if artifact_prefix is not None:
+            check.key_prefix("artifact_prefix", artifact_prefix)
+        if check.instance("data_read_prefixes", data_read_prefixes, (list, tuple), "a list"):
+            for index, prefix in enumerate(data_read_prefixes):
+                check.key_prefix(f"data_read_prefixes[{index}]", prefix)
+        check.instance("pass_roles", pass_roles, (list, tuple), "a list of iam.IRole")
+        check.instance("external_buckets", external_buckets, (list, tuple), "a list of s3.IBucket")
+        if step_sources is not None:
+            check.instance("step_sources", step_sources, Mapping, "a dict of name -> path")
+        check.done()
         super().__init__(scope, construct_id)
-        if not Token.is_unresolved(pipeline_name) and not _NAME.match(pipeline_name):
-            raise ConfigurationError(
-                f"SageMakerPipeline pipeline_name: got {pipeline_name!r}; allowed 1-256"
-                " letters, digits and single hyphens, starting with a letter or digit"
-            )
-        if max_parallel_execution_steps is not None and max_parallel_execution_steps < 1:
-            raise ConfigurationError(
-                "SageMakerPipeline max_parallel_execution_steps: got"
-                f" {max_parallel_execution_steps}; must be at least 1"
-            )
-        if not 1 <= inline_size_limit <= MAX_DEFINITION_CHARS:
-            raise ConfigurationError(
-                f"SageMakerPipeline inline_size_limit: got {inline_size_limit};"
-                f" allowed 1 to {MAX_DEFINITION_CHARS}"
-            )
         self.pipeline_name = pipeline_name
+        """The pipeline's name."""
         self.artifact_bucket = artifact_bucket
+        """Where jobs read and write and step code is staged."""
         self.kms_key = kms_key or artifact_bucket.encryption_key
-        self.artifact_prefix = artifact_prefix or f"pipelines/{pipeline_name}/"
+        """The key that replaces `placeholders.KMS_KEY_ARN` (None if there is none)."""
+        self.artifact_prefix: str = artifact_prefix or f"pipelines/{pipeline_name}/"
+        """The pipeline's own key prefix in `artifact_bucket`."""
+        self.data_read_prefixes = tuple(data_read_prefixes)
+        """Further prefixes of `artifact_bucket` the created role may read."""
+        self.pass_roles = tuple(pass_roles)
+        """Roles the definition may name (and the created role may pass)."""
+        self.external_buckets = tuple(external_buckets)
+        """Buckets other than `artifact_bucket` the definition may name."""
         self.definition = load_definition(definition)
+        """The definition as given, placeholders still in it."""
         text = json.dumps(self.definition, separators=(",", ":"))
         if len(text) > MAX_DEFINITION_CHARS:
-            raise ConfigurationError(
-                f"SageMakerPipeline definition: {len(text):,} characters; SageMaker allows"
-                f" at most {MAX_DEFINITION_CHARS:,}"
+            _refuse(
+                "definition",
+                f"{len(text):,} characters",
+                f"at most {MAX_DEFINITION_CHARS:,} (SageMaker's limit)",
             )
+        needs = self._analyze() if role is None else None
 
-        self.step_source_assets = self._assets(step_sources or {}, text)
+        self.step_source_assets: dict[str, s3_assets.Asset] = {}
+        """Step-source name -> the CDK asset (a zip laid out `<name>/<hash>/...`)."""
+        self.step_source_urls: dict[str, str] = {}
+        """Step-source name -> the S3 URL `placeholders.step_source(name)` becomes."""
+        self.step_code_deployment: s3_deployment.BucketDeployment | None = None
+        """The deployment that copies every step source into the artifact bucket."""
+        self._stage_code(step_sources or {}, text)
+
         self.role: iam.IRole = role or iam.Role(
             self,
             "Role",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description=f"Runs the steps of SageMaker pipeline {pipeline_name}",
         )
-        if role is None:
-            self._grant_steps(data_read_prefixes)
+        """The execution role: `role`, or the one created and derived from the definition."""
+        if needs is not None:
+            self._grant_steps(needs)
 
         body = self._substitute(text, substitutions or {})
         self.definition_s3_key: str | None = None
+        """The definition's key in the artifact bucket, when it is not inline."""
+        self.definition_upload: s3_deployment.BucketDeployment | None = None
+        """The deployment that writes the definition to S3, when it is not inline."""
         if len(text) > inline_size_limit:
             pipeline_definition: Any = self._definition_in_s3(body)
         else:
@@ -238,47 +428,89 @@ class SageMakerPipeline(Construct):
                 else None
             ),
         )
+        """The `AWS::SageMaker::Pipeline` (`node.default_child`)."""
         self.resource.node.add_dependency(self.role)
-        self.pipeline_arn = Stack.of(self).format_arn(
-            service="sagemaker",
-            resource="pipeline",
-            resource_name=pipeline_name
-            if Token.is_unresolved(pipeline_name)
-            else pipeline_name.lower(),
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
+        self._depend_on_uploads()
 
-    # -- definition ------------------------------------------------------------------
+    @staticmethod
+    def from_pipeline_name(scope: Construct, construct_id: str, pipeline_name: str) -> IPipeline:
+        """An existing pipeline in the stack's account and region, by name (no AWS call).
 
-    def _assets(self, sources: Mapping[str, str | Path], text: str) -> dict[str, s3_assets.Asset]:
+        :param pipeline_name: the pipeline's name. Required.
+        """
+        return _ImportedPipeline(scope, construct_id, pipeline_name)
+
+    # -- step code -------------------------------------------------------------------
+
+    def _depend_on_uploads(self) -> None:
+        """Executions must find their code (and SageMaker the definition) in place."""
+        uploads = [u for u in (self.step_code_deployment, self.definition_upload) if u]
+        if uploads:
+            self.resource.node.add_dependency(*uploads)
+            _acknowledge_bucket_deployment(self, uploads[0])
+
+    def _stage_code(self, sources: Mapping[str, str | Path], text: str) -> None:
+        """Stage every step source under its own content-addressed prefix, names kept.
+
+        Each source becomes a zip laid out `<name>/<hash>/<file or folder content>`, and
+        one BucketDeployment extracts them all under `<artifact_prefix>code/` (one
+        deployment, so one Lambda layer and one custom resource however many sources).
+        """
         used = {m.group(1) for m in placeholders.STEP_SOURCE_PATTERN.finditer(text)}
         missing = sorted(used - set(sources))
         if missing:
-            raise ConfigurationError(
-                f"SageMakerPipeline step_sources: the definition refers to {missing} but"
-                f" step_sources has only {sorted(sources)}"
+            _refuse(
+                "step_sources",
+                repr(sorted(sources)),
+                f"every name the definition refers to: {missing} are missing",
             )
         unused = sorted(set(sources) - used)
         if unused:
-            raise ConfigurationError(
-                f"SageMakerPipeline step_sources: {unused} not referenced by the definition;"
-                " use placeholders.step_source(name) where the step's code goes"
+            _refuse(
+                "step_sources",
+                repr(sorted(sources)),
+                "only names the definition refers to with placeholders.step_source(name);"
+                f" {unused} are not referenced",
             )
-        assets = {}
+        if not sources:
+            return
+        staging = Path(tempfile.mkdtemp(prefix="step-code-"))
+        code_prefix = f"{self.artifact_prefix}code/"
         for name, raw in sorted(sources.items()):
             path = Path(raw).resolve()
-            if not path.exists():
-                raise ConfigurationError(
-                    f"SageMakerPipeline step_sources[{name!r}]: {raw} does not exist;"
-                    " expected a file or folder holding the step's code"
+            if path.is_file():
+                files, file_name = {path.name: path}, path.name
+            elif path.is_dir():
+                files, file_name = _code_files(path), ""
+            else:
+                _refuse(
+                    f"step_sources[{name!r}]",
+                    f"{raw}, which does not exist",
+                    "a file or folder holding the step's code",
                 )
-            assets[name] = s3_assets.Asset(
-                self,
-                f"StepSource-{name}",
-                path=str(path),
-                exclude=["__pycache__", "*.pyc", ".pytest_cache"],
+            digest = _content_hash(files)
+            archive = staging / f"{name}.zip"
+            _write_zip(archive, f"{name}/{digest}/", files)
+            self.step_source_assets[name] = s3_assets.Asset(
+                self, f"StepSource-{name}", path=str(archive)
             )
-        return assets
+            self.step_source_urls[name] = (
+                f"s3://{self.artifact_bucket.bucket_name}/{code_prefix}{name}/{digest}/{file_name}"
+            )
+        self.step_code_deployment = s3_deployment.BucketDeployment(
+            self,
+            "StepCode",
+            sources=[
+                s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key)
+                for asset in self.step_source_assets.values()
+            ],
+            destination_bucket=self.artifact_bucket,
+            destination_key_prefix=code_prefix,
+            # Content-addressed: nothing to prune, and running executions keep theirs.
+            prune=False,
+            retain_on_delete=True,
+            output_object_keys=False,
+        )
 
     def _substitute(self, text: str, extra: Mapping[str, str]) -> str:
         values = {
@@ -289,15 +521,20 @@ class SageMakerPipeline(Construct):
         if self.kms_key is not None:
             values[placeholders.KMS_KEY_ARN] = self.kms_key.key_arn
         elif placeholders.KMS_KEY_ARN in text:
-            raise ConfigurationError(
-                "SageMakerPipeline kms_key: the definition uses placeholders.KMS_KEY_ARN but"
-                " no kms_key was given and artifact_bucket has no encryption key"
+            _refuse(
+                "kms_key",
+                "none, and artifact_bucket has no encryption key",
+                "a key, since the definition uses placeholders.KMS_KEY_ARN",
             )
         for placeholder, value in values.items():
             text = text.replace(placeholder, value)
-        return placeholders.STEP_SOURCE_PATTERN.sub(
-            lambda m: self.step_source_assets[m.group(1)].s3_object_url, text
-        )
+
+        def url(match: re.Match[str]) -> str:
+            # A folder's URL ends with '/': `step_source("code") + "/x.py"` stays one slash.
+            staged = self.step_source_urls[match.group(1)]
+            return staged if staged.endswith("/") else staged + match.group(2)
+
+        return re.sub(placeholders.STEP_SOURCE_PATTERN.pattern + "(/?)", url, text)
 
     def _definition_in_s3(self, body: str) -> Any:
         resolved = json.dumps(Stack.of(self).resolve(body), sort_keys=True)
@@ -313,36 +550,6 @@ class SageMakerPipeline(Construct):
             prune=False,
             retain_on_delete=True,
         )
-        acknowledge(
-            Stack.of(self),
-            {
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]": "CDK's BucketDeployment handler writes its"
-                " logs with the AWS basic execution policy; it holds no data access.",
-                "AwsSolutions-L1": "BucketDeployment's handler runtime is chosen by aws-cdk-lib"
-                " and upgraded with it.",
-            },
-        )
-        acknowledge(
-            upload.handler_role,
-            {
-                "AwsSolutions-IAM5[Action::s3:GetObject*]": "Granted by BucketDeployment to"
-                " read the staged definition asset.",
-                "AwsSolutions-IAM5[Action::s3:GetBucket*]": "Granted by BucketDeployment.",
-                "AwsSolutions-IAM5[Action::s3:List*]": "Granted by BucketDeployment.",
-                "AwsSolutions-IAM5[Action::s3:DeleteObject*]": "Granted by BucketDeployment"
-                " (prune is off, so nothing is deleted).",
-                "AwsSolutions-IAM5[Action::s3:Abort*]": "Granted by BucketDeployment.",
-                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Writes KMS-encrypted"
-                " objects into the artifact bucket.",
-                "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "Granted with the bucket's key.",
-                **{
-                    finding: "BucketDeployment reads its staged asset and writes the"
-                    " definition object; it cannot name the object before deployment."
-                    for finding in granted_wildcards(upload.handler_role)
-                },
-            },
-        )
         self.definition_s3_key = prefix + file_name
         self.definition_upload = upload
         return {
@@ -354,39 +561,120 @@ class SageMakerPipeline(Construct):
 
     # -- permissions -----------------------------------------------------------------
 
-    def _grant_steps(self, data_read_prefixes: Sequence[str]) -> None:
+    def _analyze(self) -> StepNeeds:
+        """The definition's needs, with every role and bucket it names accounted for."""
+        try:
+            needs = analyze(self.definition)
+        except DefinitionStepError as problem:
+            _refuse("definition", problem.got, problem.allowed)
+        allowed_roles = {r.role_arn for r in self.pass_roles}
+        for ref in needs.roles:
+            if ref.text not in allowed_roles:
+                _refuse(
+                    "definition",
+                    f"role {ref.text!r} in step {ref.step!r} at {ref.path}",
+                    "placeholders.ROLE_ARN (the pipeline's role) or a role listed in pass_roles",
+                )
+        external = {b.bucket_name for b in self.external_buckets}
+        own = {placeholders.BUCKET_NAME, self.artifact_bucket.bucket_name}
+        own |= _physical_names(self.artifact_bucket)
+        for ref in needs.s3:
+            bucket, key = _split_s3(ref)
+            if bucket is None or bucket in external:
+                continue
+            if bucket not in own:
+                _refuse(
+                    "definition",
+                    f"bucket {bucket!r} in step {ref.step!r} at {ref.path}",
+                    "artifact_bucket (placeholders.BUCKET_NAME) or a bucket listed in"
+                    " external_buckets",
+                )
+            prefixes = (self.artifact_prefix, *self.data_read_prefixes)
+            if not any(_may_be_under(key, p, ref.complete) for p in prefixes):
+                _refuse(
+                    "definition",
+                    f"key {key!r} of artifact_bucket in step {ref.step!r} at {ref.path}",
+                    f"keys under artifact_prefix {self.artifact_prefix!r} or a prefix listed"
+                    f" in data_read_prefixes {list(self.data_read_prefixes)}",
+                )
+        return needs
+
+    def _grant_steps(self, needs: StepNeeds) -> None:
         """Least privilege for the created role, derived from the definition's steps."""
         stack = Stack.of(self)
         role = self.role
         wildcards: dict[str, str] = {}
-        by_resource: dict[str, set[str]] = {}
-        for step in _all_steps(self.definition["Steps"]):
-            job = _JOB_ACTIONS.get(str(step.get("Type")))
-            if job:
-                by_resource.setdefault(job[0], set()).update(job[1])
-        for resource, verbs in sorted(by_resource.items()):
-            name = _JOB_ACTION_NAMES[resource]
-            jobs = stack.format_arn(
-                service="sagemaker", resource=resource, resource_name="pipelines-*"
-            )
-            wildcards[jobs] = (
-                "SageMaker Pipelines names each job pipelines-<execution id>-<step>; the name"
-                " is unknown before the execution starts."
-            )
+
+        def allow(actions: Sequence[str], resources: Sequence[str], **kwargs: Any) -> None:
             role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=[f"sagemaker:{verb}{name}" for verb in sorted(verbs)]
-                    + ["sagemaker:AddTags"],
-                    resources=[jobs],
+                iam.PolicyStatement(actions=list(actions), resources=list(resources), **kwargs)
+            )
+
+        def arn(service: str, resource: str, name: str, **kwargs: Any) -> str:
+            return stack.format_arn(
+                service=service, resource=resource, resource_name=name, **kwargs
+            )
+
+        job_prefixes = self._job_name_prefixes()
+        for resource, _kinds in sorted(needs.jobs.items()):
+            jobs = [arn("sagemaker", resource, f"{p}-*") for p in job_prefixes[resource]]
+            for job in jobs:
+                wildcards[job] = (
+                    "SageMaker Pipelines names each job <prefix>-<execution id>-...; the"
+                    " name is unknown before the execution starts."
                 )
+            allow([f"sagemaker:{a}" for a in _JOB_ACTIONS[resource]] + ["sagemaker:AddTags"], jobs)
+        if needs.models:
+            models = arn("sagemaker", "model", "pipelines-*")
+            wildcards[models] = "Model steps create models named pipelines-<execution id>-..."
+            allow(
+                ["sagemaker:AddTags", "sagemaker:CreateModel", "sagemaker:DescribeModel"], [models]
             )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["iam:PassRole"],
-                resources=[role.role_arn],
-                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+        for group in sorted(needs.model_package_groups):
+            name = group if Token.is_unresolved(group) else group.lower()
+            packages = arn(
+                "sagemaker", "model-package", f"{name}/*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
             )
+            wildcards[packages] = (
+                f"Versions of model package group {group}, which RegisterModel steps register;"
+                " version numbers are assigned at registration."
+            )
+            allow(_REGISTER_ACTIONS, [arn("sagemaker", "model-package-group", name), packages])
+        if needs.functions:
+            allow(["lambda:InvokeFunction"], sorted(needs.functions))
+        if needs.queues:
+            allow(["sqs:SendMessage"], [self._queue_arn(q) for q in sorted(needs.queues)])
+        if needs.emr_clusters:
+            allow(
+                [
+                    "elasticmapreduce:AddJobFlowSteps",
+                    "elasticmapreduce:CancelSteps",
+                    "elasticmapreduce:DescribeStep",
+                ],
+                [arn("elasticmapreduce", "cluster", c) for c in sorted(needs.emr_clusters)],
+            )
+            # Pipelines learn a step's status from this EventBridge rule, created on first use.
+            allow(
+                ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+                [arn("events", "rule", _EMR_RULE)],
+            )
+        for application in sorted(needs.emr_serverless_applications):
+            runs = arn("emr-serverless", "/applications", f"{application}/jobruns/*")
+            wildcards[runs] = "EMR Serverless job run ids are assigned when a run starts."
+            allow(
+                [
+                    "emr-serverless:CancelJobRun",
+                    "emr-serverless:GetJobRun",
+                    "emr-serverless:StartJobRun",
+                ],
+                [arn("emr-serverless", "/applications", application), runs],
+            )
+        allow(
+            ["iam:PassRole"],
+            [role.role_arn],
+            conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
+        self._grant_pass_roles(needs.roles)
         logs = allow_sagemaker_logs(role, "/aws/sagemaker/*")
         wildcards[logs] = (
             "SageMaker jobs write to /aws/sagemaker/ProcessingJobs and /TrainingJobs log"
@@ -394,42 +682,102 @@ class SageMakerPipeline(Construct):
         )
         repositories = self.image_repository_arns()
         if repositories:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    actions=[
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchCheckLayerAvailability",
-                    ],
-                    resources=repositories,
-                )
+            allow(
+                [
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchCheckLayerAvailability",
+                ],
+                repositories,
             )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
-            )
+            allow(["ecr:GetAuthorizationToken"], ["*"])
         bucket = self.artifact_bucket
-        self.artifact_bucket.grant_read_write(role, f"{self.artifact_prefix}*")
+        bucket.grant_read_write(role, f"{self.artifact_prefix}*")
         wildcards[bucket.arn_for_objects(f"{self.artifact_prefix}*")] = (
-            "Pipeline jobs write per-execution keys below the pipeline's own prefix."
+            "Pipeline jobs write per-execution keys (and read their staged code) below the"
+            " pipeline's own prefix."
         )
-        for prefix in data_read_prefixes:
-            bucket.grant_read(role, f"{prefix.rstrip('*')}*")
-            wildcards[bucket.arn_for_objects(f"{prefix.rstrip('*')}*")] = (
+        for prefix in self.data_read_prefixes:
+            bucket.grant_read(role, f"{prefix}*")
+            wildcards[bucket.arn_for_objects(f"{prefix}*")] = (
                 "Read access to the input dataset prefix the pipeline trains on."
             )
-        for asset in self.step_source_assets.values():
-            asset.grant_read(role)
-            wildcards[asset.bucket.arn_for_objects("*")] = (
-                "asset.grant_read on the CDK assets bucket; step code is read by object key."
-            )
+        wildcards.update(self._grant_external_buckets(needs.s3))
         if self.kms_key is not None:
             # Training and processing volumes encrypted with the key need a grant.
             self.kms_key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
             self.kms_key.grant_encrypt_decrypt(role)
         self._acknowledge_role_findings(wildcards)
 
+    def _job_name_prefixes(self) -> dict[str, list[str]]:
+        """`pipelines`, plus any custom job name prefix a step gives, per job type."""
+        found: dict[str, set[str]] = {resource: {"pipelines"} for resource in _JOB_ACTIONS}
+        for _path, step in all_steps(self.definition["Steps"]):
+            resource = JOB_STEPS.get(str(step.get("Type")))
+            args = step.get("Arguments")
+            if resource and isinstance(args, dict):
+                prefix = args.get(_JOB_NAME_FIELDS[resource])
+                if isinstance(prefix, str) and prefix:
+                    found[resource].add(prefix if Token.is_unresolved(prefix) else prefix.lower())
+        return {resource: sorted(prefixes) for resource, prefixes in found.items()}
+
+    def _queue_arn(self, queue: tuple[str, str, str]) -> str:
+        region, account, name = queue
+        stack = Stack.of(self)
+        if region:
+            return stack.format_arn(service="sqs", resource=name, region=region, account=account)
+        # A token URL (queue.queue_url): https://sqs.<region>.amazonaws.com/<account>/<name>
+        parts = Fn.split("/", name)
+        return stack.format_arn(
+            service="sqs", resource=Fn.select(4, parts), account=Fn.select(3, parts)
+        )
+
+    def _grant_pass_roles(self, references: Sequence[Reference]) -> None:
+        services: dict[str, set[str]] = {}
+        for ref in references:
+            service = (
+                "emr-serverless.amazonaws.com"
+                if ref.step_type == "EMRServerless"
+                else "sagemaker.amazonaws.com"
+            )
+            services.setdefault(ref.text, set()).add(service)
+        for passed in self.pass_roles:
+            if passed.role_arn in services:
+                self.role.add_to_principal_policy(
+                    iam.PolicyStatement(
+                        actions=["iam:PassRole"],
+                        resources=[passed.role_arn],
+                        conditions={
+                            "StringEquals": {
+                                "iam:PassedToService": _one_or_list(services[passed.role_arn])
+                            }
+                        },
+                    )
+                )
+
+    def _grant_external_buckets(self, references: Sequence[Reference]) -> dict[str, str]:
+        """Read (or, for outputs, read-write) the key prefix each URI names."""
+        wildcards: dict[str, str] = {}
+        by_name = {b.bucket_name: b for b in self.external_buckets}
+        grants: dict[tuple[str, str], bool] = {}
+        for ref in references:
+            name, key = _split_s3(ref)
+            if name in by_name and key is not None:
+                pattern = f"{key}*"
+                grants[(name, pattern)] = grants.get((name, pattern), False) or ref.is_output
+        for (name, pattern), write in sorted(grants.items()):
+            bucket = by_name[name]
+            if write:
+                bucket.grant_read_write(self.role, pattern)
+            else:
+                bucket.grant_read(self.role, pattern)
+            wildcards[bucket.arn_for_objects(pattern)] = (
+                "The key prefix the definition names in an external bucket (external_buckets)."
+            )
+        return wildcards
+
     def _acknowledge_role_findings(self, wildcard_arns: dict[str, str]) -> None:
-        findings = {
+        findings: dict[str | Finding, str] = {
             "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken has no resource-level"
             " permissions; image pulls themselves are limited to the definition's repositories.",
             "AwsSolutions-IAM5[Action::s3:GetObject*]": "bucket.grant_read_write: object reads"
@@ -455,7 +803,7 @@ class SageMakerPipeline(Construct):
         """ECR repositories of the images the definition's steps use (of one step type,
         e.g. `RegisterModel` for the inference image, when given)."""
         steps = [
-            s for s in _all_steps(self.definition["Steps"]) if step_type in (None, s.get("Type"))
+            s for _p, s in all_steps(self.definition["Steps"]) if step_type in (None, s.get("Type"))
         ]
         stack = Stack.of(self)
         return [
@@ -469,65 +817,96 @@ class SageMakerPipeline(Construct):
             for account, region, repo in sorted(set(_ECR_IMAGE.findall(json.dumps(steps))))
         ]
 
-    # -- grants and metrics ----------------------------------------------------------
 
-    def grant_start_execution(self, grantee: iam.IGrantable) -> iam.Grant:
-        """Allow `grantee` to start executions of this pipeline (and see how they went)."""
-        return iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=["sagemaker:StartPipelineExecution", "sagemaker:DescribePipeline"],
-            resource_arns=[self.pipeline_arn],
-        )
-
-    def metric(
-        self,
-        metric_name: str,
-        *,
-        statistic: str = "Sum",
-        period: Duration | None = None,
-        label: str | None = None,
-    ) -> cloudwatch.Metric:
-        """A metric SageMaker publishes for this pipeline (namespace
-        `AWS/Sagemaker/ModelBuildingPipeline`, dimension `PipelineName`)."""
-        return cloudwatch.Metric(
-            namespace=METRIC_NAMESPACE,
-            metric_name=metric_name,
-            dimensions_map={"PipelineName": self.pipeline_name},
-            statistic=statistic,
-            period=period or Duration.minutes(5),
-            label=label,
-        )
-
-    def metric_executions_started(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Executions started (Sum over 5 minutes unless overridden)."""
-        return self.metric("ExecutionStarted", **kwargs)
-
-    def metric_executions_succeeded(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Executions that succeeded (Sum over 5 minutes unless overridden)."""
-        return self.metric("ExecutionSucceeded", **kwargs)
-
-    def metric_executions_failed(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Executions that failed (Sum over 5 minutes unless overridden)."""
-        return self.metric("ExecutionFailed", **kwargs)
-
-    def metric_executions_stopped(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Executions that were stopped (Sum over 5 minutes unless overridden)."""
-        return self.metric("ExecutionStopped", **kwargs)
-
-    def metric_execution_duration(self, **kwargs: Any) -> cloudwatch.Metric:
-        """Execution duration in milliseconds (Average over 5 minutes unless overridden)."""
-        kwargs.setdefault("statistic", "Average")
-        return self.metric("ExecutionDuration", **kwargs)
+def _code_files(folder: Path) -> dict[str, Path]:
+    """Relative path -> file, for a folder source (caches and bytecode left out)."""
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+        and path.suffix != ".pyc"
+        and not set(path.relative_to(folder).parts) & set(_CODE_EXCLUDED_DIRS)
+    }
 
 
-def _all_steps(steps: list[Any]) -> list[dict[str, Any]]:
-    """Every step, including those nested in condition branches."""
-    found: list[dict[str, Any]] = []
-    for step in steps:
-        if not isinstance(step, dict):
-            continue
-        found.append(step)
-        args = step.get("Arguments")
-        if step.get("Type") == "Condition" and isinstance(args, dict):
-            found += _all_steps(list(args.get("IfSteps", [])) + list(args.get("ElseSteps", [])))
-    return found
+def _content_hash(files: Mapping[str, Path]) -> str:
+    """16 hex digits of the names and bytes of `files`: the source's staging folder."""
+    digest = hashlib.sha256()
+    for relative, path in sorted(files.items()):
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _write_zip(target: Path, prefix: str, files: Mapping[str, Path]) -> None:
+    """A byte-for-byte reproducible zip of `files` under `prefix` (fixed dates and modes)."""
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for relative, path in sorted(files.items()):
+            info = zipfile.ZipInfo(prefix + relative, date_time=_ZIP_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes())
+
+
+def _physical_names(bucket: s3.IBucket) -> set[str]:
+    """The literal name a bucket created in this app was given (`bucket_name=`), if any."""
+    cfn = bucket.node.default_child
+    name = getattr(cfn, "bucket_name", None) if isinstance(cfn, s3.CfnBucket) else None
+    return {name} if isinstance(name, str) and not Token.is_unresolved(name) else set()
+
+
+def _one_or_list(values: set[str]) -> str | list[str]:
+    return next(iter(values)) if len(values) == 1 else sorted(values)
+
+
+def _split_s3(ref: Reference) -> tuple[str | None, str | None]:
+    """(bucket, key prefix) of an `s3://` reference; None where synth cannot know it."""
+    rest = ref.text[len("s3://") :]
+    if "/" not in rest:
+        return (rest, "") if ref.complete and rest else (None, None)
+    bucket, key = rest.split("/", 1)
+    return bucket, key
+
+
+def _may_be_under(key: str | None, prefix: str, complete: bool) -> bool:
+    """Whether `key` (or, if incomplete, some key starting with it) is under `prefix`."""
+    if key is None:
+        return True
+    if key.startswith(prefix):
+        return True
+    # `s3://bucket/pipelines/p` names the folder too; an incomplete key may continue into it.
+    return prefix.startswith(key) and (not complete or prefix[len(key) :] == "/")
+
+
+def _acknowledge_bucket_deployment(
+    scope: Construct, upload: s3_deployment.BucketDeployment
+) -> None:
+    """cdk-nag findings of CDK's BucketDeployment handler (shared by every deployment in
+    the stack), acknowledged once they are all granted."""
+    acknowledge(
+        Stack.of(scope),
+        {
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]": "CDK's BucketDeployment handler writes its"
+            " logs with the AWS basic execution policy; it holds no data access.",
+            "AwsSolutions-L1": "BucketDeployment's handler runtime is chosen by aws-cdk-lib"
+            " and upgraded with it.",
+        },
+    )
+    acknowledge(
+        upload.handler_role,
+        {
+            "AwsSolutions-IAM5[Action::s3:GetObject*]": "Granted by BucketDeployment to"
+            " read the staged step code and definition assets.",
+            "AwsSolutions-IAM5[Action::s3:GetBucket*]": "Granted by BucketDeployment.",
+            "AwsSolutions-IAM5[Action::s3:List*]": "Granted by BucketDeployment.",
+            "AwsSolutions-IAM5[Action::s3:DeleteObject*]": "Granted by BucketDeployment"
+            " (prune is off, so nothing is deleted).",
+            "AwsSolutions-IAM5[Action::s3:Abort*]": "Granted by BucketDeployment.",
+            "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Writes KMS-encrypted"
+            " objects into the artifact bucket.",
+            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "Granted with the bucket's key.",
+            granted_wildcards(upload.handler_role): "BucketDeployment reads its staged"
+            " assets and writes step code and definitions; it cannot name the objects before"
+            " deployment.",
+        },
+    )

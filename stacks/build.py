@@ -15,6 +15,7 @@ from constructs import Construct
 from config.settings import BuildSettings, EnvironmentSettings
 from constructs_lib import placeholders
 from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.errors import ConfigurationError
 from constructs_lib.github_deploy_access import GitHubDeployAccess
 from constructs_lib.model_approval import ModelApproval
 from constructs_lib.model_registry import ModelRegistry
@@ -146,7 +147,6 @@ class BuildStack(Stack):
             data_read_prefixes=[reference_pipeline.DATA_PREFIX],
             description="Preprocess, train, evaluate, baseline, quality gate, register",
         )
-        self.registry.grant_register(self.pipeline.role)
         self._automate(settings)
         self.inference_image_repositories = self.pipeline.image_repository_arns("RegisterModel")
         # Deploy accounts create models from registered packages: they read the model
@@ -166,22 +166,29 @@ class BuildStack(Stack):
             display_name="SageMaker MLOps: approvals, promotions and pipeline failures",
         ).topic
         github = settings.github
-        self.approval = ModelApproval(
-            self,
-            "Approval",
-            registry=self.registry,
-            artifacts=self.artifacts,
-            evaluation_prefix=self.pipeline.artifact_prefix,
-            topic=self.topic,
-            key=key,
-            policy=settings.approval.policy,
-            thresholds=settings.approval.thresholds,
-            primary_metric=settings.approval.primary_metric,
-            target_environment=settings.promotion_target,
-            github_repository=github.repository if github else None,
-            github_base_branch=github.base_branch if github else "main",
-            github_token_secret_name=github.token_secret_name if github else None,
-        )
+        approval = settings.approval
+        try:
+            self.approval = ModelApproval(
+                self,
+                "Approval",
+                registry=self.registry,
+                artifacts=self.artifacts,
+                evaluation_prefix=self.pipeline.artifact_prefix,
+                topic=self.topic,
+                key=key,
+                policy=approval.policy,
+                thresholds=approval.metric_thresholds(),
+                primary_metric=approval.primary_metric,
+                primary_metric_direction=approval.primary_metric_direction,
+                problem_type=approval.problem_type,
+                report_metrics=approval.report_metrics,
+                target_environment=settings.promotion_target,
+                github_repository=github.repository if github else None,
+                github_base_branch=github.base_branch if github else "main",
+                github_token_secret_name=github.token_secret_name if github else None,
+            )
+        except ConfigurationError as exc:  # name the settings file in front
+            raise ConfigurationError(f"config/build.yaml: approval: {exc}") from None
         self.failures = PipelineNotifications(
             self, "PipelineFailures", pipeline=self.pipeline, topic=self.topic, topic_key=key
         )

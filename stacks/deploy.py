@@ -118,62 +118,58 @@ class DeployStack(Stack):
                 ),
             ),
         )
-        self.model = RegisteredModel(
-            self,
-            "Model",
-            model_package_arn=self.model_package_arn,
-            artifact_bucket=build_bucket,
-            artifact_prefix=pipeline_prefix,
-            image_repository_arns=image_repository_arns,
-            network_isolation=endpoint_settings.network_isolation,
-            vpc=(
-                ModelVpc(
-                    subnet_ids=endpoint_settings.vpc.subnet_ids,
-                    security_group_ids=endpoint_settings.vpc.security_group_ids,
-                )
-                if endpoint_settings.vpc
+        file = f"config/{name}.yaml"
+        vpc = endpoint_settings.vpc
+        with settings_errors(file, "endpoint.vpc"):
+            model_vpc = (
+                ModelVpc(subnet_ids=vpc.subnet_ids, security_group_ids=vpc.security_group_ids)
+                if vpc
                 else None
-            ),
-        )
-        capture_prefix = f"datacapture/{endpoint_settings.name}"
-        with settings_errors(f"config/{name}.yaml: endpoint."):
-            self.endpoint = self._endpoint(endpoint_settings, capture_prefix)
-        with settings_errors(f"config/{name}.yaml: "):
-            self._watch(settings, build_bucket, pipeline_prefix, capture_prefix)
+            )
+        with settings_errors(file, "endpoint"):
+            self.model = RegisteredModel(
+                self,
+                "Model",
+                model_package_arn=self.model_package_arn,
+                artifact_bucket=build_bucket,
+                artifact_prefix=pipeline_prefix,
+                image_repository_arns=image_repository_arns,
+                network_isolation=endpoint_settings.network_isolation,
+                vpc=model_vpc,
+            )
+        self.endpoint = self._endpoint(file, endpoint_settings)
+        self._watch(file, settings, build_bucket, pipeline_prefix)
         CfnOutput(self, "ServedModel", value=self.model_package_arn)
         CfnOutput(self, "EndpointName", value=endpoint_settings.name)
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
 
-    def _endpoint(
-        self, endpoint_settings: EndpointSettings, capture_prefix: str
-    ) -> RealtimeEndpoint:
+    def _endpoint(self, file: str, endpoint_settings: EndpointSettings) -> RealtimeEndpoint:
+        """The endpoint, each value class built under the YAML key it comes from."""
         v = endpoint_settings.variant
-        variant: InstanceVariant | ServerlessVariant = (
-            ServerlessVariant(
-                memory_size_in_mb=v.memory_size_in_mb,  # type: ignore[arg-type]
-                max_concurrency=v.max_concurrency,
+        with settings_errors(file, "endpoint.variant"):
+            variant: InstanceVariant | ServerlessVariant = (
+                ServerlessVariant(
+                    memory_size_in_mb=v.memory_size_in_mb,  # type: ignore[arg-type]
+                    max_concurrency=v.max_concurrency,
+                    provisioned_concurrency=v.provisioned_concurrency,
+                )
+                if isinstance(v, ServerlessVariantSettings)
+                else InstanceVariant(
+                    instance_type=v.instance_type, initial_instance_count=v.initial_instance_count
+                )
             )
-            if isinstance(v, ServerlessVariantSettings)
-            else InstanceVariant(
-                instance_type=v.instance_type, initial_instance_count=v.initial_instance_count
-            )
-        )
         d = endpoint_settings.deployment
-        a = endpoint_settings.autoscaling
-        return RealtimeEndpoint(
-            self,
-            "Endpoint",
-            endpoint_name=endpoint_settings.name,
-            model=self.model,
-            variant=variant,
-            traffic_shift=TrafficShift(
+        with settings_errors(file, "endpoint.deployment"):
+            traffic_shift = TrafficShift(
                 type=d.type,
                 step_percent=d.step_percent,
                 wait_interval=Duration.seconds(d.wait_interval),
                 termination_wait=Duration.seconds(d.termination_wait),
                 maximum_execution_timeout=Duration.seconds(d.maximum_execution_timeout),
-            ),
-            autoscaling=(
+            )
+        a = endpoint_settings.autoscaling
+        with settings_errors(file, "endpoint.autoscaling"):
+            autoscaling = (
                 Autoscaling(
                     min_capacity=a.min_capacity,
                     max_capacity=a.max_capacity,
@@ -183,57 +179,77 @@ class DeployStack(Stack):
                 )
                 if a
                 else None
-            ),
-            data_capture=DataCapture(
-                bucket=self.artifacts.bucket,
-                prefix=capture_prefix,
-                sampling_percentage=endpoint_settings.data_capture.sampling_percentage,
-                kms_key=self.artifacts.key,
-            ),
-            kms_key=self.artifacts.key if endpoint_settings.volume_encryption else None,
-        )
+            )
+        c = endpoint_settings.data_capture
+        with settings_errors(file, "endpoint.data_capture"):
+            data_capture = (
+                DataCapture(
+                    bucket=self.artifacts.bucket,
+                    prefix=f"datacapture/{endpoint_settings.name}/",
+                    sampling_percentage=c.sampling_percentage,
+                    kms_key=self.artifacts.key,
+                )
+                if c
+                else None
+            )
+        with settings_errors(file, "endpoint"):
+            return RealtimeEndpoint(
+                self,
+                "Endpoint",
+                endpoint_name=endpoint_settings.name,
+                model=self.model,
+                variant=variant,
+                traffic_shift=traffic_shift,
+                autoscaling=autoscaling,
+                data_capture=data_capture,
+                kms_key=self.artifacts.key if endpoint_settings.volume_encryption else None,
+            )
 
     def _watch(
         self,
+        file: str,
         settings: EnvironmentSettings,
         build_bucket: s3.IBucket,
         pipeline_prefix: str,
-        capture_prefix: str,
     ) -> None:
         assert self.model_package_arn is not None
-        endpoint_settings = settings.endpoint
         m = settings.monitoring
-        self.monitor = DataQualityMonitor(
-            self,
-            "DataQuality",
-            endpoint=self.endpoint,
-            model_package_arn=self.model_package_arn,
-            baseline_bucket=build_bucket,
-            baseline_prefix=pipeline_prefix,
-            output_bucket=self.artifacts.bucket,
-            output_prefix=f"monitoring/{endpoint_settings.name}",
-            capture_prefix=capture_prefix,
-            schedule_expression=m.schedule_expression,
-            instance_type=m.instance_type,
-            max_runtime=Duration.seconds(m.max_runtime),
-            kms_key=self.artifacts.key,
-        )
-        self.alarms = EndpointAlarms(
-            self,
-            "Alarms",
-            endpoint=self.endpoint,
-            topic_key=self.artifacts.key,
-            thresholds=AlarmThresholds(**settings.alarms.model_dump()),
-            monitor=self.monitor,
-            drift_features=m.drift_features,
-            drift_threshold=m.drift_threshold,
-        )
+        self.monitor: DataQualityMonitor | None = None
+        if m is not None:
+            with settings_errors(file, "monitoring"):
+                self.monitor = DataQualityMonitor(
+                    self,
+                    "DataQuality",
+                    endpoint=self.endpoint,
+                    model_package_arn=self.model_package_arn,
+                    baseline_bucket=build_bucket,
+                    baseline_prefix=pipeline_prefix,
+                    output_bucket=self.artifacts.bucket,
+                    output_prefix=f"monitoring/{settings.endpoint.name}/",
+                    schedule_expression=m.schedule_expression,
+                    instance_type=m.instance_type,
+                    max_runtime=Duration.seconds(m.max_runtime),
+                    kms_key=self.artifacts.key,
+                )
+        with settings_errors(file, "alarms"):
+            thresholds = AlarmThresholds(**settings.alarms.model_dump())
+            self.alarms = EndpointAlarms(
+                self,
+                "Alarms",
+                endpoint=self.endpoint,
+                topic_key=self.artifacts.key,
+                thresholds=thresholds,
+                monitor=self.monitor,
+                drift_features=m.drift_features if m else (),
+                drift_threshold=m.drift_threshold if m else 0.2,
+            )
 
 
 @contextmanager
-def settings_errors(prefix: str) -> Iterator[None]:
-    """Re-raise a construct's ConfigurationError prefixed with the settings file and key."""
+def settings_errors(file: str, key: str) -> Iterator[None]:
+    """Re-raise a construct's ConfigurationError as `<file>: <key>: <message>`, naming
+    the settings file and the YAML key the failing props came from."""
     try:
         yield
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{prefix}{exc}") from None
+        raise ConfigurationError(f"{file}: {key}: {exc}") from None

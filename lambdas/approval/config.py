@@ -6,9 +6,11 @@ Required:
   events about other groups are dead-lettered.
 - ``APPROVAL_POLICY``: ``manual`` (evaluate, notify, leave the package pending) or
   ``auto`` (approve, reject, or leave pending and notify).
-- ``QUALITY_THRESHOLDS``: JSON object, metric name -> minimum value, e.g.
-  ``{"accuracy": 0.9, "auc": 0.9}``. Every metric must be at least its minimum
-  (higher is better). At least one metric.
+- ``QUALITY_THRESHOLDS``: JSON object, metric name -> bound, at least one metric, e.g.
+  ``{"accuracy": {"minimum": 0.9}, "rmse": {"maximum": 3.5}}``. A bound is
+  ``{"minimum": x}`` (higher is better; the value must be at least x) or
+  ``{"maximum": x}`` (lower is better; at most x). A bare number is a minimum (the
+  earlier format, ``{"accuracy": 0.9}``).
 - ``PRIMARY_METRIC``: the metric a candidate must beat the champion on, e.g. ``accuracy``.
 - ``NOTIFICATION_TOPIC_ARN``: SNS topic for summaries, rejections and promotion
   instructions.
@@ -16,6 +18,9 @@ Required:
 
 Optional:
 
+- ``PRIMARY_METRIC_DIRECTION``: ``higher`` or ``lower``, which way the primary metric is
+  better ("beats" means lower for rmse). Default: from the primary metric's threshold (a
+  maximum means lower), else ``higher``.
 - ``GITHUB_REPOSITORY``: ``owner/name`` to open promotion pull requests in. Empty or
   unset: no repository; the promotion instruction is published to SNS instead.
 - ``GITHUB_TOKEN_SECRET_ARN``: Secrets Manager secret holding the token (the secret
@@ -38,7 +43,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -50,13 +55,34 @@ _BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
+Direction = Literal["higher", "lower"]
+_BOUNDS: dict[str, Direction] = {"minimum": "higher", "maximum": "lower"}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A quality bar on one metric: a minimum (higher is better) or a maximum (lower)."""
+
+    limit: float
+    direction: Direction = "higher"
+
+    @property
+    def kind(self) -> str:
+        """``minimum`` or ``maximum``."""
+        return "minimum" if self.direction == "higher" else "maximum"
+
+    def passes(self, value: float) -> bool:
+        """Whether `value` clears the bar (the bound itself passes)."""
+        return value >= self.limit if self.direction == "higher" else value <= self.limit
+
+
 @dataclass(frozen=True)
 class Config:
     """Validated settings; see the module docstring for each one."""
 
     model_package_group_name: str
     approval_policy: Literal["manual", "auto"]
-    quality_thresholds: Mapping[str, float]
+    quality_thresholds: Mapping[str, Threshold]
     primary_metric: str
     notification_topic_arn: str
     dead_letter_queue_url: str
@@ -66,6 +92,7 @@ class Config:
     github_api_url: str = "https://api.github.com"
     promotion_manifest_path: str = "config/promotion.yaml"
     promotion_target_environment: str = "staging"
+    primary_direction: Direction = "higher"
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -84,26 +111,39 @@ def _check(ok: bool, name: str, value: str, allowed: str) -> None:
         raise ConfigError(f"{name}: got {value!r}; {allowed}")
 
 
-def _thresholds(raw: str) -> dict[str, float]:
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _thresholds(raw: str) -> dict[str, Threshold]:
     name = "QUALITY_THRESHOLDS"
-    allowed = 'expected a JSON object of metric name -> minimum, e.g. {"accuracy": 0.9}'
+    allowed = (
+        "expected a JSON object of metric name -> bound, e.g."
+        ' {"accuracy": {"minimum": 0.9}, "rmse": {"maximum": 3.5}}'
+    )
     try:
         data = json.loads(raw)
     except json.JSONDecodeError:
         raise ConfigError(f"{name}: got {raw!r}; not valid JSON; {allowed}") from None
     _check(isinstance(data, dict) and bool(data), name, raw, allowed)
-    thresholds: dict[str, float] = {}
-    for metric, minimum in data.items():
+    thresholds: dict[str, Threshold] = {}
+    for metric, bound in data.items():
+        problem = f"metric {metric!r} needs a finite number as its minimum or maximum; {allowed}"
+        _check(bool(metric.strip()), name, raw, problem)
+        if _finite(bound):  # the earlier format: a bare minimum
+            thresholds[metric] = Threshold(float(bound))
+            continue
         _check(
-            isinstance(minimum, int | float)
-            and not isinstance(minimum, bool)
-            and math.isfinite(minimum)
-            and bool(metric.strip()),
+            isinstance(bound, dict)
+            and len(bound) == 1
+            and next(iter(bound)) in _BOUNDS
+            and _finite(next(iter(bound.values()))),
             name,
             raw,
-            f"metric {metric!r} needs a finite number as its minimum; {allowed}",
+            problem,
         )
-        thresholds[metric] = float(minimum)
+        (kind, limit), *_ = bound.items()
+        thresholds[metric] = Threshold(float(limit), _BOUNDS[kind])
     return thresholds
 
 
@@ -136,6 +176,16 @@ def load_config(env: Mapping[str, str]) -> Config:
 
     thresholds = _thresholds(_required(env, "QUALITY_THRESHOLDS"))
     primary = _required(env, "PRIMARY_METRIC")
+    own = thresholds.get(primary)
+    direction = _optional(
+        env, "PRIMARY_METRIC_DIRECTION", own.direction if own is not None else "higher"
+    )
+    _check(
+        direction in ("higher", "lower"),
+        "PRIMARY_METRIC_DIRECTION",
+        direction,
+        "allowed: higher, lower",
+    )
 
     topic = _required(env, "NOTIFICATION_TOPIC_ARN")
     _check(
@@ -204,6 +254,7 @@ def load_config(env: Mapping[str, str]) -> Config:
         approval_policy="auto" if policy == "auto" else "manual",
         quality_thresholds=thresholds,
         primary_metric=primary,
+        primary_direction="lower" if direction == "lower" else "higher",
         notification_topic_arn=topic,
         dead_letter_queue_url=queue,
         github_repository=repository,

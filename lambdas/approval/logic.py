@@ -7,16 +7,17 @@ Per approval status of a package in the configured group:
   compare it with the champion (the latest Approved package of the group) on the primary
   metric. Policy ``manual``: publish the summary, leave it pending. Policy ``auto``:
   approve it when it clears every threshold and beats the champion (or there is none),
-  reject it when a metric is below its threshold, otherwise leave it pending and notify.
-  The reason goes in ``ApprovalDescription``.
+  reject it when a metric is below its minimum or above its maximum, otherwise leave it
+  pending and notify. The champion comparison follows the primary metric's direction
+  (for rmse, beating means lower). The reason goes in ``ApprovalDescription``.
 - ``Approved``: open a pull request that pins the target environment to this version in
   the promotion manifest (or, with no repository configured, publish that instruction).
 - ``Rejected``: publish a notice with the package's ``ApprovalDescription``.
 
 Retries are harmless: the package is re-described first and left alone once its status
-is no longer the one the event reports (a pending package (a repeat while it stays pending repeats only the notification); the
-promotion branch name is derived from the package, so a retried ``Approved`` event finds
-its branch and pull request instead of opening new ones. ``Approved`` and ``Rejected``
+is no longer the one the event reports (a repeat while a package stays pending repeats
+only the notification); the promotion branch name is derived from the package, so a
+retried ``Approved`` event finds its branch and pull request instead of opening new ones. ``Approved`` and ``Rejected``
 events that only report other fields changing (``UpdatedModelPackageFields`` without
 ``ModelApprovalStatus``) are ignored, so editing an old version's metadata promotes
 nothing.
@@ -41,14 +42,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
-from .config import Config
+from .config import Config, Threshold
 from .errors import DeadLetter, ForeignEvent, PromotionFailed
+from .evaluate import Champion, Evaluation, Metrics, evaluate, metric_values
 from .events import ModelPackageStateChange, ModelPackageStateChangeEvent, parse_event
 from .github import GitHubClient, PullRequest
 from .log import logger
@@ -63,7 +65,6 @@ ATTRIBUTE_LIMIT = 1024  # kept short so the reason stays readable in the console
 DLQ_ORIGIN = "model-approval-function"
 _MISSING_OBJECT = {"NoSuchKey", "NoSuchBucket", "404"}
 
-Verdict = Literal["approve", "reject", "hold"]
 Result = dict[str, Any]
 
 
@@ -76,106 +77,6 @@ class Clients:
     sns: Any
     sqs: Any
     secretsmanager: Any
-
-
-@dataclass(frozen=True)
-class Metrics:
-    """A package's evaluation metrics, or why they could not be read."""
-
-    values: Mapping[str, float] | None
-    source: str | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class Champion:
-    """The latest Approved package of the group and its metrics."""
-
-    version: int
-    arn: str
-    metrics: Metrics
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The decision for a candidate and the reason, as written to ApprovalDescription."""
-
-    verdict: Verdict
-    reason: str
-    below: list[str] = field(default_factory=list)
-
-
-# -- evaluation (pure) -------------------------------------------------------------------
-
-
-def metric_values(report: Any) -> dict[str, float]:
-    """Metric name -> value from a SageMaker model quality report.
-
-    Reads every section (``binary_classification_metrics``, ``regression_metrics``, ...)
-    whose entries look like ``{"value": 0.95, "standard_deviation": 0.01}``.
-    """
-    values: dict[str, float] = {}
-    if not isinstance(report, dict):
-        return values
-    for section in report.values():
-        if not isinstance(section, dict):
-            continue
-        for name, entry in section.items():
-            value = entry.get("value") if isinstance(entry, dict) else entry
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                values[name] = float(value)
-    return values
-
-
-def evaluate(
-    candidate: Metrics,
-    thresholds: Mapping[str, float],
-    primary_metric: str,
-    champion: Champion | None,
-) -> Evaluation:
-    """Decide approve / reject / hold.
-
-    Reject when a metric is below its minimum. Approve when every threshold is met and
-    the candidate is strictly better than the champion on the primary metric, or there
-    is no champion. Hold (leave pending for a person) when the candidate cannot be
-    judged (no report, a metric missing, the champion's report unreadable) or does not
-    beat the champion.
-    """
-    if candidate.values is None:
-        return Evaluation("hold", f"cannot evaluate: {candidate.error}")
-    values = candidate.values
-    missing = sorted(set(thresholds) - set(values))
-    if missing:
-        return Evaluation("hold", f"cannot evaluate: the report has no {', '.join(missing)}")
-    below = [name for name, minimum in thresholds.items() if values[name] < minimum]
-    if below:
-        detail = ", ".join(f"{n} {values[n]:.4g} < {thresholds[n]:.4g}" for n in below)
-        return Evaluation("reject", f"below the quality bar: {detail}", below)
-    if primary_metric not in values:
-        return Evaluation("hold", f"cannot compare: the report has no {primary_metric}")
-    if champion is None:
-        return Evaluation(
-            "approve", "meets every quality threshold; no approved champion in the group"
-        )
-    ours = values[primary_metric]
-    theirs = (champion.metrics.values or {}).get(primary_metric)
-    if theirs is None:
-        why = champion.metrics.error or f"its report has no {primary_metric}"
-        return Evaluation(
-            "hold",
-            f"meets every threshold; cannot compare with champion v{champion.version}: {why}",
-        )
-    comparison = f"{primary_metric} {ours:.4g} vs {theirs:.4g}"
-    if ours > theirs:
-        return Evaluation(
-            "approve",
-            f"meets every quality threshold and beats champion v{champion.version} ({comparison})",
-        )
-    return Evaluation(
-        "hold",
-        f"meets every quality threshold but does not beat champion v{champion.version}"
-        f" ({comparison})",
-    )
 
 
 # -- reading the registry and the reports -------------------------------------------------
@@ -269,18 +170,23 @@ def dead_letter(
     )
 
 
-def _metrics_table(metrics: Metrics, thresholds: Mapping[str, float]) -> list[str]:
+def _bar(threshold: Threshold | None) -> str:
+    return "" if threshold is None else f"{threshold.kind} {threshold.limit:.4f}"
+
+
+def _metrics_table(metrics: Metrics, thresholds: Mapping[str, Threshold]) -> list[str]:
     if metrics.values is None:
         return [f"  (unavailable: {metrics.error})"]
     lines = []
     for name in sorted(set(metrics.values) | set(thresholds)):
         value = metrics.values.get(name)
-        minimum = thresholds.get(name)
+        threshold = thresholds.get(name)
         shown = "missing" if value is None else f"{value:.4f}"
-        bar = "" if minimum is None else f"  (minimum {minimum:.4f})"
-        verdict = (
-            "" if minimum is None or value is None else ("  ok" if value >= minimum else "  BELOW")
-        )
+        bar = f"  ({_bar(threshold)})" if threshold is not None else ""
+        verdict = ""
+        if threshold is not None and value is not None:
+            fail = "BELOW" if threshold.direction == "higher" else "ABOVE"
+            verdict = "  ok" if threshold.passes(value) else f"  {fail}"
         lines.append(f"  {name:<24} {shown}{bar}{verdict}")
     return lines
 
@@ -309,7 +215,10 @@ def _summary(
     else:
         value = (champion.metrics.values or {}).get(cfg.primary_metric)
         shown = "unknown" if value is None else f"{value:.4f}"
-        lines.append(f"Champion: v{champion.version} {cfg.primary_metric} {shown} ({champion.arn})")
+        lines.append(
+            f"Champion: v{champion.version} {cfg.primary_metric} {shown}"
+            f" ({cfg.primary_direction} is better; {champion.arn})"
+        )
     return "\n".join(lines)
 
 
@@ -327,7 +236,13 @@ def on_pending(detail: ModelPackageStateChange, cfg: Config, clients: Clients) -
 
     metrics = read_metrics(clients.s3, package)
     champion = find_champion(clients.sagemaker, clients.s3, cfg.model_package_group_name, arn)
-    evaluation = evaluate(metrics, cfg.quality_thresholds, cfg.primary_metric, champion)
+    evaluation = evaluate(
+        metrics,
+        cfg.quality_thresholds,
+        cfg.primary_metric,
+        champion,
+        direction=cfg.primary_direction,
+    )
     logger.info(
         "candidate evaluated",
         extra={
@@ -430,13 +345,12 @@ def _pull_body(
     rows = []
     for name in sorted(set(metrics.values or {}) | set(cfg.quality_thresholds)):
         value = (metrics.values or {}).get(name)
-        minimum = cfg.quality_thresholds.get(name)
         rows.append(
             f"| {name} | {'missing' if value is None else f'{value:.4f}'}"
-            f" | {'' if minimum is None else f'{minimum:.4f}'} |"
+            f" | {_bar(cfg.quality_thresholds.get(name))} |"
         )
     table = (
-        ["| Metric | Value | Minimum |", "| --- | --- | --- |", *rows]
+        ["| Metric | Value | Threshold |", "| --- | --- | --- |", *rows]
         if metrics.values is not None
         else [f"Metrics unavailable: {metrics.error}"]
     )

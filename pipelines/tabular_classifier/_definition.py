@@ -7,9 +7,8 @@ the SDK is imported. Choices that keep the definition offline and reproducible:
   account), a region, and an SDK config dict with telemetry off, so no SDK config file
   on the machine changes the definition;
 * step code is given as ``placeholders.step_source`` S3 URIs, so the SDK uploads nothing;
-* processing scripts run through a fixed bootstrap (``_RUN_SCRIPT``) because the asset
-  key of a script is its content hash, so its file name in the container is not known
-  when the definition is built;
+* processing scripts run by their own path (``python3 <code dir>/preprocess.py``):
+  ``SageMakerPipeline`` stages each step source under its own file name;
 * training uses the scikit-learn container's script mode (``sagemaker_program`` /
   ``sagemaker_submit_directory`` hyperparameters) rather than ``ModelTrainer``'s
   ``source_code``, which uploads the SDK's driver scripts to S3;
@@ -70,17 +69,6 @@ from pipelines.tabular_classifier._offline import sdk_session
 
 _PROCESSING = "/opt/ml/processing"
 _CODE_DIR = f"{_PROCESSING}/input/code"
-
-# Runs the one script the code input put in _CODE_DIR, whatever its file name, with the
-# container arguments as its own. One line: the API caps an entrypoint string at 256
-# characters and its pattern (.*) does not match a newline.
-_RUN_SCRIPT = (
-    "import glob,runpy,sys;"
-    f's=glob.glob("{_CODE_DIR}/*.py");'
-    f'len(s)==1 or sys.exit(f"expected one .py file in {_CODE_DIR}, found {{s}}");'
-    "sys.argv[0]=s[0];"
-    'runpy.run_path(s[0],run_name="__main__")'
-)
 
 # Model Monitor analyzer settings for a data-quality baseline (the environment the SDK's
 # DefaultModelMonitor.suggest_baseline gives the same container).
@@ -277,7 +265,7 @@ class _Builder:
     # -- steps -------------------------------------------------------------------------
 
     def preprocess_step(self) -> ProcessingStep:
-        step_args = self.script_processor().run(
+        step_args = self.script_processor("preprocess").run(
             inputs=[
                 self.code_input("preprocess"),
                 _input("data", self.input_data_uri, f"{_PROCESSING}/input/data"),
@@ -348,7 +336,7 @@ class _Builder:
         self, preprocess: ProcessingStep, train: TrainingStep, report: PropertyFile
     ) -> ProcessingStep:
         splits = preprocess.properties.ProcessingOutputConfig.Outputs
-        step_args = self.script_processor().run(
+        step_args = self.script_processor("evaluate").run(
             inputs=[
                 self.code_input("evaluate"),
                 _input(
@@ -445,14 +433,15 @@ class _Builder:
 
     # -- shared pieces -----------------------------------------------------------------
 
-    def script_processor(self) -> Processor:
-        """A scikit-learn container job that runs the script of its ``code`` input."""
+    def script_processor(self, source: str) -> Processor:
+        """A scikit-learn container job that runs step source ``source``'s script from
+        its ``code`` input (``code_input(source)``)."""
         return Processor(
             role=self.role_arn,
             image_uri=self.sklearn_image,
             instance_count=1,
             instance_type=self.processing_instance_type,
-            entrypoint=["python3", "-c", _RUN_SCRIPT],
+            entrypoint=["python3", f"{_CODE_DIR}/{settings.SCRIPT_SOURCES[source]}"],
             volume_kms_key=self.kms_key_arn,
             output_kms_key=self.kms_key_arn,
             max_runtime_in_seconds=_MAX_RUNTIME_SECONDS,

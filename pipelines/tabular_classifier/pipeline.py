@@ -13,7 +13,8 @@ Steps (names are the module constants below)::
 
 How step code gets to each job (names are ``placeholders.step_source`` names)::
 
-    preprocess, evaluate   the script, a processing input at /opt/ml/processing/input/code
+    preprocess, evaluate   the script, a processing input at /opt/ml/processing/input/code,
+                           run as python3 /opt/ml/processing/input/code/<name>.py
     train                  train_sourcedir.tar.gz (train.py, inference.py): the training
                            toolkit's sagemaker_submit_directory
     (serving)              inference.py inside model.tar.gz (code/), which the registered
@@ -112,8 +113,10 @@ RESPONSE_TYPES = ("application/json",)
 INFERENCE_INSTANCE_TYPES = ("ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge")
 TRANSFORM_INSTANCE_TYPES = ("ml.m5.large", "ml.m5.xlarge")
 
-# Step code. Scripts run by processing jobs are uploaded as they are ...
-_SCRIPT_SOURCES = {"preprocess": "preprocess.py", "evaluate": "evaluate.py"}
+# Step code. Scripts run by processing jobs are staged as they are, under their own
+# names (the jobs run /opt/ml/processing/input/code/<script>) ...
+SCRIPT_SOURCES = {"preprocess": "preprocess.py", "evaluate": "evaluate.py"}
+"""Step-source name -> the script a processing job runs."""
 # ... while the training toolkit wants script-mode code as one tar.gz (it also carries
 # inference.py, which train.py copies into the model archive).
 _ARCHIVE_SOURCES = {"train": ("train_sourcedir.tar.gz", ("inference.py", "train.py"))}
@@ -193,7 +196,7 @@ def step_sources(build_dir: Path) -> dict[str, Path]:
     mtime 0, uid/gid 0, no name or timestamp in the gzip header. An archive whose bytes
     are already right is not rewritten.
     """
-    sources = {name: STEPS_DIR / script for name, script in _SCRIPT_SOURCES.items()}
+    sources = {name: STEPS_DIR / script for name, script in SCRIPT_SOURCES.items()}
     build_dir.mkdir(parents=True, exist_ok=True)
     for name, (archive, files) in _ARCHIVE_SOURCES.items():
         sources[name] = _write_archive(build_dir / archive, [STEPS_DIR / f for f in files])

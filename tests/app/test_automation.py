@@ -62,7 +62,11 @@ def test_approval_function_limits_and_failure_destination(synthesized):
     assert props["ReservedConcurrentExecutions"] == 5
     env = props["Environment"]["Variables"]
     assert env["APPROVAL_POLICY"] == "manual"
-    assert json.loads(env["QUALITY_THRESHOLDS"]) == {"accuracy": 0.9, "auc": 0.95}
+    assert json.loads(env["QUALITY_THRESHOLDS"]) == {
+        "accuracy": {"minimum": 0.9},
+        "auc": {"minimum": 0.95},
+    }
+    assert (env["PRIMARY_METRIC"], env["PRIMARY_METRIC_DIRECTION"]) == ("auc", "higher")
     assert env["GITHUB_REPOSITORY"] == "example-org/sagemaker-mlops"
     assert env["PROMOTION_TARGET_ENVIRONMENT"] == "staging"
     (invoke_config,) = synthesized.resources(BUILD, "AWS::Lambda::EventInvokeConfig").values()
@@ -72,9 +76,7 @@ def test_approval_function_limits_and_failure_destination(synthesized):
 
 def test_approval_function_iam_is_scoped(synthesized):
     policies = synthesized.resources(BUILD, "AWS::IAM::Policy")
-    (policy,) = [
-        p for k, p in policies.items() if k.startswith("ApprovalFunctionServiceRoleDefaultPolicy")
-    ]
+    (policy,) = [p for k, p in policies.items() if k.startswith("ApprovalServiceRoleDefaultPolicy")]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     text = json.dumps(statements)
     # Manual policy: the function may read packages but not change their status.

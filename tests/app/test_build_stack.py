@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 from constructs_lib import placeholders
-from tests.app.conftest import BUILD
+from tests.app.conftest import BUILD, render
 from tests.support.definition_checks import (
     check_api_shapes,
     check_no_tokens,
     check_schema,
     require_schema,
 )
+from tests.support.staged_code import job_commands, missing_step_code, staged_objects
 
 DEPLOY_ACCOUNTS = {"222222222222", "333333333333"}
 
@@ -24,7 +25,27 @@ def test_definition_is_inline_and_holds_no_token_or_placeholder(synthesized):
     assert check_no_tokens(text) == []
     assert placeholders.any_left(text) == []
     assert "mlops-artifacts-111111111111-eu-west-1" in text
-    assert "cdk-hnb659fds-assets-111111111111-eu-west-1" in text
+    # Step code is read from the artifact bucket, where it keeps its file names.
+    assert "cdk-hnb659fds-assets" not in text
+    assert "/pipelines/tabular-classifier/code/preprocess/" in text
+
+
+def test_every_job_command_exists_in_the_staged_code(synthesized):
+    """For every job step of every synthesized definition, the script a processing job
+    runs and the program a training job names are in the code staged for it."""
+    checked = []
+    for name, template in synthesized.templates.items():
+        objects = staged_objects(template, synthesized.outdir)
+        for pipeline in synthesized.resources(name, "AWS::SageMaker::Pipeline").values():
+            body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+            definition = json.loads(render(body, template))
+            assert missing_step_code(definition, objects) == []
+            checked += [(step, command) for step, command, _ in job_commands(definition, objects)]
+    assert checked == [
+        ("Preprocess", "/opt/ml/processing/input/code/preprocess.py"),
+        ("Train", "train.py"),
+        ("Evaluate", "/opt/ml/processing/input/code/evaluate.py"),
+    ]
 
 
 def test_definition_steps_match_sagemaker_api_shapes(synthesized):

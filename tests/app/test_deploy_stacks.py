@@ -231,8 +231,11 @@ def deploy(settings_env, **overrides):
     settings = load_settings()
     env = settings.environments[settings_env]
     endpoint = env.endpoint.model_copy(update=overrides.pop("endpoint", {}))
-    monitoring = env.monitoring.model_copy(update=overrides.pop("monitoring", {}))
-    env = env.model_copy(update={"endpoint": endpoint, "monitoring": monitoring})
+    monitoring = overrides.pop("monitoring", {})
+    if monitoring is not None and env.monitoring is not None:
+        monitoring = env.monitoring.model_copy(update=monitoring)
+    alarms = env.alarms.model_copy(update=overrides.pop("alarms", {}))
+    env = env.model_copy(update={"endpoint": endpoint, "monitoring": monitoring, "alarms": alarms})
     return DeployStack(
         App(context=cdk_context()),
         f"mlops-{settings_env}",
@@ -251,7 +254,8 @@ def test_bad_setting_names_file_and_key():
     bad = AutoscalingSettings(min_capacity=4, max_capacity=2, target_invocations_per_instance=10)
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/prod.yaml: endpoint.autoscaling.min_capacity: got 4, more than",
+        match=r"^config/prod.yaml: endpoint.autoscaling: Autoscaling min_capacity: got 4; allowed"
+        r" at most max_capacity \(2\)",
     ):
         deploy("prod", endpoint={"autoscaling": bad})
 
@@ -261,7 +265,8 @@ def test_nvme_instance_with_volume_kms_is_refused():
 
     with pytest.raises(
         ConfigurationError,
-        match=r"config/staging.yaml: endpoint.variant.instance_type: got ml.m5d.large, which has NVMe",
+        match=r"^config/staging.yaml: endpoint: RealtimeEndpoint kms_key: got a key with"
+        r" instance_type ml.m5d.large, which has NVMe",
     ):
         deploy(
             "staging", endpoint={"variant": InstanceVariantSettings(instance_type="ml.m5d.large")}
@@ -271,7 +276,8 @@ def test_nvme_instance_with_volume_kms_is_refused():
 def test_bad_monitoring_schedule_names_file_and_key():
     with pytest.raises(
         ConfigurationError,
-        match=r"config/staging.yaml: monitoring.schedule_expression: got 'daily'",
+        match=r"^config/staging.yaml: monitoring: DataQualityMonitor schedule_expression: got"
+        r" 'daily'",
     ):
         deploy("staging", monitoring={"schedule_expression": "daily"})
 
@@ -281,6 +287,78 @@ def test_sampling_outside_range_names_file_and_key():
 
     with pytest.raises(
         ConfigurationError,
-        match=r"config/staging.yaml: endpoint.data_capture.sampling_percentage: got 150%; allowed 0 to 100%",
+        match=r"^config/staging.yaml: endpoint.data_capture: DataCapture sampling_percentage: got"
+        r" 150%; allowed a whole number from 0% to 100%",
     ):
         deploy("staging", endpoint={"data_capture": DataCaptureSettings(sampling_percentage=150)})
+
+
+SERVERLESS = {
+    "variant": {"memory_size_in_mb": 2048, "max_concurrency": 10},
+    "network_isolation": False,
+    "data_capture": None,
+}
+
+
+def serverless(**changes):
+    from config.settings import ServerlessVariantSettings
+
+    endpoint = {**SERVERLESS, **changes}
+    endpoint["variant"] = ServerlessVariantSettings(**endpoint["variant"])
+    return endpoint
+
+
+def test_serverless_environment_synthesizes_without_capture_or_monitor():
+    from aws_cdk.assertions import Match, Template
+
+    stack = deploy("staging", endpoint=serverless(), monitoring=None)
+    t = Template.from_stack(stack)
+    t.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 10}}
+                )
+            ],
+            "DataCaptureConfig": Match.absent(),
+        },
+    )
+    t.resource_count_is("AWS::SageMaker::MonitoringSchedule", 0)
+    metrics = {
+        a["Properties"]["MetricName"] for a in t.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    assert "CPUUtilization" not in metrics
+    assert "ServerlessConcurrentExecutionsUtilization" in metrics
+
+
+def test_serverless_with_network_isolation_names_file_and_key():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^config/staging.yaml: endpoint: RealtimeEndpoint model: got a model with"
+        r" network_isolation=True; allowed network_isolation=False with a ServerlessVariant",
+    ):
+        deploy("staging", endpoint=serverless(network_isolation=True), monitoring=None)
+
+
+def test_serverless_with_monitoring_names_file_and_key():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^config/staging.yaml: monitoring: DataQualityMonitor endpoint: got"
+        r" 'tabular-classifier-staging' with a ServerlessVariant",
+    ):
+        deploy("staging", endpoint=serverless())
+
+
+def test_cpu_threshold_on_serverless_names_file_and_key():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^config/staging.yaml: alarms: EndpointAlarms thresholds: got"
+        r" cpu_utilization_percent=70; allowed cpu_utilization_percent=None",
+    ):
+        deploy(
+            "staging",
+            endpoint=serverless(),
+            monitoring=None,
+            alarms={"cpu_utilization_percent": 70},
+        )

@@ -82,6 +82,8 @@ def mask(template: dict[str, Any]) -> dict[str, Any]:
     """The template with asset hashes (which change with any code edit) masked."""
     text = json.dumps(template, sort_keys=True)
     text = re.sub(r"[0-9a-f]{64}", "<asset-hash>", text)
+    # Step code is staged under code/<name>/<first 16 of its asset hash>/.
+    text = re.sub(r"(/code/[A-Za-z0-9_.-]+/)[0-9a-f]{16}/", r"\1<code-hash>/", text)
     return json.loads(text)
 
 

@@ -157,6 +157,71 @@ def test_bad_base_branch_fails_synth_not_the_lambda(config_dir, branch):
         load_settings(config_dir)
 
 
+def test_approval_thresholds_carry_their_direction():
+    approval = load_settings().build.approval
+    thresholds = approval.metric_thresholds()
+    assert [(t.metric, t.minimum, t.direction) for t in thresholds] == [
+        ("accuracy", 0.9, "higher"),
+        ("auc", 0.95, "higher"),
+    ]
+    assert approval.report_metrics == ["accuracy", "precision", "recall", "f1", "auc"]
+
+
+def test_approval_maximum_and_problem_type(config_dir):
+    edit(
+        config_dir / "build.yaml",
+        "  report_metrics: [accuracy, precision, recall, f1, auc]\n"
+        "  thresholds:                 # {minimum: x}: higher is better; {maximum: x}: lower"
+        " is better\n    accuracy: {minimum: 0.9}\n    auc: {minimum: 0.95}\n"
+        "  primary_metric: auc",
+        "  problem_type: regression\n  thresholds:\n    rmse: {maximum: 3.5}\n"
+        "  primary_metric: rmse",
+    )
+    approval = load_settings(config_dir).build.approval
+    (rmse,) = approval.metric_thresholds()
+    assert (rmse.metric, rmse.maximum, rmse.direction) == ("rmse", 3.5, "lower")
+    assert approval.problem_type == "regression"
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        (
+            "accuracy: 0.9",
+            r"build.yaml: approval.thresholds.accuracy: got 0.9; .*a bare number is ambiguous;"
+            r" write \{minimum: 0.9\} \(higher is better\) or \{maximum: 0.9\}",
+        ),
+        (
+            "accuracy: {maximum: 0.9}",
+            r"build.yaml: approval.thresholds: got .*accuracy: MetricThreshold maximum: got a"
+            r" maximum for accuracy; allowed a minimum",
+        ),
+        (
+            "accuracy: {minimum: 0.9, maximum: 1}",
+            r"build.yaml: approval.thresholds: got .*MetricThreshold minimum/maximum: got both",
+        ),
+        ("accuracy: {least: 0.9}", r"build.yaml: approval.thresholds.accuracy.least: unknown"),
+    ],
+)
+def test_bad_approval_threshold_names_file_key_value(config_dir, new, message):
+    edit(config_dir / "build.yaml", "accuracy: {minimum: 0.9}", new)
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(config_dir)
+
+
+def test_bad_problem_type_lists_allowed_values(config_dir):
+    edit(
+        config_dir / "build.yaml",
+        "  primary_metric: auc",
+        "  primary_metric: auc\n  problem_type: ranking",
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"build.yaml: approval.problem_type: got 'ranking'; .*'binary_classification'",
+    ):
+        load_settings(config_dir)
+
+
 def test_yaml_error_is_one_line_with_position(config_dir):
     (config_dir / "staging.yaml").write_text("account: '1'\nregion: [eu-west-1\n")
     with pytest.raises(ConfigurationError) as info:
@@ -173,3 +238,31 @@ def test_alarm_settings_mirror_the_construct_props():
     from constructs_lib.endpoint_alarms import AlarmThresholds
 
     assert AlarmSettings().model_dump() == dataclasses.asdict(AlarmThresholds())
+
+
+def test_serverless_environment_loads_without_capture_or_monitoring(config_dir):
+    path = config_dir / "staging.yaml"
+    text = path.read_text()
+    text = text.replace(
+        "  variant:\n    instance_type: ml.m5.large\n    initial_instance_count: 1\n",
+        "  variant:\n    memory_size_in_mb: 2048\n    provisioned_concurrency: 1\n"
+        "  network_isolation: false\n",
+    )
+    text = text.replace("  data_capture:\n    sampling_percentage: 100\n", "  data_capture: null\n")
+    text = text.replace(
+        "monitoring:\n  schedule_expression: cron(0 0 ? * * *)   # daily\n"
+        "  drift_features: [mean_radius, mean_texture, worst_area]\n",
+        "monitoring: null\n",
+    )
+    path.write_text(text)
+    staging = load_settings(config_dir, ["staging"]).environments["staging"]
+    assert staging.endpoint.variant.provisioned_concurrency == 1  # type: ignore[union-attr]
+    assert staging.endpoint.data_capture is None
+    assert staging.monitoring is None
+
+
+def test_alarm_kind_thresholds_default_to_none():
+    from config.settings import AlarmSettings
+
+    alarms = AlarmSettings()
+    assert (alarms.cpu_utilization_percent, alarms.concurrency_utilization_percent) == (None, None)

@@ -8,7 +8,12 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 from constructs_lib.artifact_store import ArtifactStore
-from constructs_lib.realtime_endpoint import DataCapture, InstanceVariant, RealtimeEndpoint
+from constructs_lib.realtime_endpoint import (
+    DataCapture,
+    InstanceVariant,
+    RealtimeEndpoint,
+    ServerlessVariant,
+)
 from constructs_lib.registered_model import RegisteredModel
 
 PACKAGE_ARN = "arn:aws:sagemaker:eu-west-1:111111111111:model-package/churn/7"
@@ -40,13 +45,24 @@ def model(stack: Any, **kwargs: Any) -> RegisteredModel:
     )
 
 
-def endpoint(stack: Any, **kwargs: Any) -> RealtimeEndpoint:
+def endpoint(
+    stack: Any, *, model_props: dict[str, Any] | None = None, **kwargs: Any
+) -> RealtimeEndpoint:
+    """An instance endpoint with data capture and a volume key unless `kwargs` say otherwise."""
     store = ArtifactStore(stack, "Store")
     kwargs.setdefault("variant", InstanceVariant(instance_type="ml.m5.large"))
     kwargs.setdefault(
         "data_capture",
-        DataCapture(bucket=store.bucket, prefix="datacapture/churn", kms_key=store.key),
+        DataCapture(bucket=store.bucket, prefix="datacapture/churn/", kms_key=store.key),
     )
     kwargs.setdefault("kms_key", store.key)
     kwargs.setdefault("endpoint_name", "churn-test")
-    return RealtimeEndpoint(stack, "Endpoint", model=model(stack), **kwargs)
+    kwargs.setdefault("model", model(stack, **(model_props or {})))
+    return RealtimeEndpoint(stack, "Endpoint", **kwargs)
+
+
+def serverless_endpoint(stack: Any, **kwargs: Any) -> RealtimeEndpoint:
+    """A serverless endpoint: no data capture, a model without network isolation."""
+    kwargs.setdefault("variant", ServerlessVariant(memory_size_in_mb=2048))
+    kwargs.setdefault("data_capture", None)
+    return endpoint(stack, model_props={"network_isolation": False}, **kwargs)

@@ -11,11 +11,11 @@ from aws_cdk.assertions import Match, Template
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.errors import ConfigurationError
-from tests.constructs.serving import PACKAGE_ARN, build_bucket, endpoint
+from tests.constructs.serving import PACKAGE_ARN, build_bucket, endpoint, serverless_endpoint
 
 
-def monitor(stack, **kwargs):
-    ep = endpoint(stack)
+def monitor(stack, *, ep=None, **kwargs):
+    ep = ep if ep is not None else endpoint(stack)
     store = ArtifactStore(stack, "MonitorStore")
     kwargs.setdefault("schedule_expression", "cron(0 * ? * * *)")
     return DataQualityMonitor(
@@ -26,8 +26,7 @@ def monitor(stack, **kwargs):
         baseline_bucket=build_bucket(stack),
         baseline_prefix="pipelines/churn/",
         output_bucket=store.bucket,
-        output_prefix="monitoring/churn-test",
-        capture_prefix="datacapture/churn-test",
+        output_prefix="monitoring/churn-test/",
         kms_key=store.key,
         **kwargs,
     )
@@ -129,18 +128,149 @@ def test_drift_alarm_per_feature(stack):
 
 
 def test_bad_schedule_is_named(stack):
-    with pytest.raises(ConfigurationError, match=r"monitoring.schedule_expression: got 'hourly'"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"DataQualityMonitor schedule_expression: got 'hourly'; allowed cron\(0 \* \? \* \* \*\)",
+    ):
         monitor(stack, schedule_expression="hourly")
 
 
+def test_schedule_outside_model_monitor_forms(stack):
+    with pytest.raises(
+        ConfigurationError, match=r"DataQualityMonitor schedule_expression: got 'cron\(0 0/25"
+    ):
+        monitor(stack, schedule_expression="cron(0 0/25 ? * * *)")
+
+
 def test_bad_drift_threshold_is_named(stack):
-    with pytest.raises(ConfigurationError, match="monitoring.drift_threshold: got 2"):
+    with pytest.raises(
+        ConfigurationError,
+        match="DataQualityMonitor.drift_alarms threshold: got 2; allowed a number above 0 up to 1",
+    ):
         monitor(stack).drift_alarms(["age"], 2)
 
 
 def test_bad_feature_name_is_named(stack):
-    with pytest.raises(ConfigurationError, match="monitoring feature: got 'a b'"):
+    with pytest.raises(
+        ConfigurationError,
+        match="DataQualityMonitor.metric_feature_drift feature: got 'a b'; allowed a column name",
+    ):
         monitor(stack).metric_feature_drift("a b")
+
+
+def test_metric_takes_any_metric_option(stack):
+    m = monitor(stack)
+    drift = m.metric_feature_drift("age", color="#00ff00", statistic="Average")
+    assert (drift.color, drift.statistic, drift.metric_name) == (
+        "#00ff00",
+        "Average",
+        "feature_baseline_drift_age",
+    )
+    assert drift.dimensions == {
+        "Endpoint": "churn-test",
+        "MonitoringSchedule": "churn-test-data-quality",
+    }
+    assert m.metric("feature_fraction_present_in_baseline_age").period.to_seconds() == 3600
+
+
+def test_default_child_is_the_schedule(stack):
+    m = monitor(stack)
+    assert m.node.default_child is m.resource
+
+
+def test_reads_captured_data_where_the_endpoint_writes_it(stack):
+    monitor(stack)
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": Match.string_like_regexp("^MonitorRole")}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": Match.array_with(["s3:GetObject*"]),
+                                "Resource": Match.array_with(
+                                    [
+                                        {
+                                            "Fn::Join": [
+                                                "",
+                                                [
+                                                    {
+                                                        "Fn::GetAtt": [
+                                                            Match.string_like_regexp("^Store"),
+                                                            "Arn",
+                                                        ]
+                                                    },
+                                                    "/datacapture/churn/*",
+                                                ],
+                                            ]
+                                        }
+                                    ]
+                                ),
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
+
+
+def test_serverless_endpoint_is_refused(stack):
+    with pytest.raises(
+        ConfigurationError,
+        match="DataQualityMonitor endpoint: got 'churn-test' with a ServerlessVariant; allowed an"
+        " endpoint with an InstanceVariant",
+    ):
+        monitor(stack, ep=serverless_endpoint(stack))
+
+
+def test_endpoint_without_data_capture_is_refused(stack):
+    with pytest.raises(
+        ConfigurationError,
+        match="DataQualityMonitor endpoint: got 'churn-test' without data_capture; allowed an"
+        " endpoint with data_capture",
+    ):
+        monitor(stack, ep=endpoint(stack, data_capture=None))
+
+
+def test_endpoint_given_by_name_is_refused(stack):
+    with pytest.raises(
+        ConfigurationError,
+        match="DataQualityMonitor endpoint: got a str 'churn-test'; allowed a RealtimeEndpoint",
+    ):
+        monitor(stack, ep="churn-test")
+
+
+@pytest.mark.parametrize(
+    ("prop", "value"), [("output_prefix", "monitoring/churn"), ("baseline_prefix", "pipelines/*")]
+)
+def test_prefixes_must_be_folders(stack, prop, value):
+    ep = endpoint(stack)
+    store = ArtifactStore(stack, "MonitorStore")
+    props = {
+        "baseline_prefix": "pipelines/churn/",
+        "output_prefix": "monitoring/churn-test/",
+        prop: value,
+    }
+    with pytest.raises(ConfigurationError, match=f"DataQualityMonitor {prop}: got"):
+        DataQualityMonitor(
+            stack,
+            "Monitor",
+            endpoint=ep,
+            model_package_arn=PACKAGE_ARN,
+            baseline_bucket=build_bucket(stack),
+            output_bucket=store.bucket,
+            **props,
+        )
+
+
+def test_bad_instance_type_is_named(stack):
+    with pytest.raises(
+        ConfigurationError, match="DataQualityMonitor instance_type: got 'large'; allowed ml."
+    ):
+        monitor(stack, instance_type="large")
 
 
 def test_schedule_waits_for_endpoint_and_job_definition(stack):
@@ -169,8 +299,7 @@ def test_job_definition_name_changes_with_the_pinned_package(stack):
                 baseline_bucket=build_bucket(s),
                 baseline_prefix="pipelines/churn/",
                 output_bucket=store.bucket,
-                output_prefix="monitoring/churn-test",
-                capture_prefix="datacapture/churn-test",
+                output_prefix="monitoring/churn-test/",
             ).job_definition_name
         )
     assert len(names) == 2
@@ -179,16 +308,39 @@ def test_job_definition_name_changes_with_the_pinned_package(stack):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"volume_size_in_gb": 0}, "monitoring.volume_size_in_gb: got 0; allowed 1 to 16384"),
+        (
+            {"volume_size_in_gb": 0},
+            "DataQualityMonitor volume_size_in_gb: got 0; allowed a whole number from 1 to 16384",
+        ),
+        (
+            {"volume_size_in_gb": "20"},
+            "DataQualityMonitor volume_size_in_gb: got a str '20'; allowed a whole number",
+        ),
         (
             {"max_runtime": Duration.hours(2)},
-            "monitoring.max_runtime: got 7200 s; allowed 1 to 3600 s",
+            "DataQualityMonitor max_runtime: got 7200 s; allowed a Duration from 1 s to 3600 s",
+        ),
+        (
+            {"schedule_expression": "cron(0 0/6 ? * * *)", "max_runtime": Duration.hours(7)},
+            "DataQualityMonitor max_runtime: got 25200 s; allowed a Duration from 1 s to 21600 s",
+        ),
+        (
+            {"max_runtime": 3600},
+            "DataQualityMonitor max_runtime: got an int 3600; allowed a Duration",
         ),
     ],
 )
 def test_job_limits_are_named(stack, kwargs, message):
     with pytest.raises(ConfigurationError, match=message):
         monitor(stack, **kwargs)
+
+
+def test_daily_schedule_may_run_longer_than_an_hour(stack):
+    monitor(stack, schedule_expression="cron(0 0 ? * * *)", max_runtime=Duration.hours(4))
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::SageMaker::DataQualityJobDefinition",
+        {"StoppingCondition": {"MaxRuntimeInSeconds": 14400}},
+    )
 
 
 def test_monitor_image_for_unknown_or_unresolved_region():
@@ -198,8 +350,11 @@ def test_monitor_image_for_unknown_or_unresolved_region():
 
     assert model_monitor_image("us-east-1").startswith("156813124566.dkr.ecr.us-east-1.")
     with pytest.raises(
-        ConfigurationError, match="no Model Monitor image known for region 'xx-east-9'"
+        ConfigurationError,
+        match="model_monitor_image region: got 'xx-east-9'; allowed a region with a known",
     ):
         model_monitor_image("xx-east-9")
-    with pytest.raises(ConfigurationError, match="region is unresolved"):
+    with pytest.raises(
+        ConfigurationError, match="model_monitor_image region: got an unresolved token"
+    ):
         model_monitor_image(Aws.REGION)

@@ -10,7 +10,7 @@ from aws_cdk.assertions import Match, Template
 from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.realtime_endpoint import TrafficShift
-from tests.constructs.serving import endpoint
+from tests.constructs.serving import endpoint, serverless_endpoint
 
 
 def alarms(stack, **kwargs):
@@ -97,7 +97,8 @@ def test_dashboard_shows_endpoint_metrics(stack):
 
 def test_drift_features_need_a_monitor(stack):
     with pytest.raises(
-        ConfigurationError, match=r"monitoring.drift_features: got \['age'\] but no monitor"
+        ConfigurationError,
+        match=r"EndpointAlarms drift_features: got \['age'\]; allowed none without a monitor",
     ):
         alarms(stack, drift_features=["age"])
 
@@ -105,9 +106,36 @@ def test_drift_features_need_a_monitor(stack):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("model_latency_p99_ms", 0, "alarms.model_latency_p99_ms: got 0; must be at least 1"),
-        ("cpu_utilization_percent", 0, "alarms.cpu_utilization_percent: got 0; allowed 1 to 10000"),
-        ("evaluation_minutes", 61, "alarms.evaluation_minutes: got 61; allowed 1 to 60"),
+        (
+            "model_latency_p99_ms",
+            0,
+            "AlarmThresholds model_latency_p99_ms: got 0; allowed a whole number from 1 up",
+        ),
+        (
+            "cpu_utilization_percent",
+            0,
+            "AlarmThresholds cpu_utilization_percent: got 0; allowed a whole number from 1 up",
+        ),
+        (
+            "memory_utilization_percent",
+            101,
+            "AlarmThresholds memory_utilization_percent: got 101; allowed a whole number from 1 to 100",
+        ),
+        (
+            "concurrency_utilization_percent",
+            0,
+            "AlarmThresholds concurrency_utilization_percent: got 0; allowed a whole number",
+        ),
+        (
+            "evaluation_minutes",
+            61,
+            "AlarmThresholds evaluation_minutes: got 61; allowed a whole number from 1 to 60",
+        ),
+        (
+            "errors_5xx_per_minute",
+            "5",
+            "AlarmThresholds errors_5xx_per_minute: got a str '5'; allowed a whole number",
+        ),
     ],
 )
 def test_bad_thresholds_are_named(field, value, message):
@@ -123,7 +151,8 @@ def test_baking_period_shorter_than_alarm_window_is_refused(stack):
     key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
     with pytest.raises(
         ConfigurationError,
-        match=r"endpoint.deployment.wait_interval: got 60 s; the rollback alarms need 180 s",
+        match=r"EndpointAlarms thresholds: got evaluation_minutes=3 \(180 s of data\); allowed at"
+        r" most the endpoint's traffic_shift wait_interval \(60 s\)",
     ):
         EndpointAlarms(stack, "Alarms", endpoint=ep, topic_key=key)
 
@@ -137,3 +166,119 @@ def test_cloudwatch_alarms_may_publish_to_the_topic(stack):
     assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert allow["Action"] == "sns:Publish"
     assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": "111111111111"}
+
+
+def test_default_child_is_the_dashboard(stack):
+    _, a = alarms(stack)
+    assert a.node.default_child is a.dashboard
+
+
+def serverless_alarms(stack, **kwargs):
+    from aws_cdk import aws_kms as kms
+
+    ep = serverless_endpoint(stack)
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    return EndpointAlarms(stack, "Alarms", endpoint=ep, topic_key=key, **kwargs)
+
+
+def test_serverless_endpoint_alarms_on_what_serverless_publishes(stack):
+    a = serverless_alarms(stack, thresholds=AlarmThresholds(concurrency_utilization_percent=90))
+    assert a.cpu is None
+    t = Template.from_stack(stack)
+    names = {
+        (p["Properties"]["Namespace"], p["Properties"]["MetricName"])
+        for p in t.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    assert names == {
+        ("AWS/SageMaker", "ModelLatency"),
+        ("AWS/SageMaker", "Invocation5XXErrors"),
+        ("AWS/SageMaker", "Invocation4XXErrors"),
+        ("AWS/SageMaker", "MemoryUtilization"),
+        ("AWS/SageMaker", "ServerlessConcurrentExecutionsUtilization"),
+    }
+    t.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "ServerlessConcurrentExecutionsUtilization", "Threshold": 0.9},
+    )
+
+
+def test_cpu_threshold_on_serverless_is_refused(stack):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"EndpointAlarms thresholds: got cpu_utilization_percent=90; allowed"
+        r" cpu_utilization_percent=None for a serverless endpoint",
+    ):
+        serverless_alarms(stack, thresholds=AlarmThresholds(cpu_utilization_percent=90))
+
+
+def test_concurrency_threshold_on_instances_is_refused(stack):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"EndpointAlarms thresholds: got concurrency_utilization_percent=90; allowed"
+        r" concurrency_utilization_percent=None for an instance endpoint",
+    ):
+        alarms(stack, thresholds=AlarmThresholds(concurrency_utilization_percent=90))
+
+
+def test_endpoint_given_by_name_is_refused(stack):
+    from aws_cdk import aws_kms as kms
+
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    with pytest.raises(
+        ConfigurationError, match="EndpointAlarms endpoint: got a str 'churn'; allowed a"
+    ):
+        EndpointAlarms(stack, "Alarms", endpoint="churn", topic_key=key)  # type: ignore[arg-type]
+
+
+def test_thresholds_given_as_a_dict_are_refused(stack):
+    with pytest.raises(
+        ConfigurationError,
+        match="EndpointAlarms thresholds: got a dict .*; allowed an AlarmThresholds",
+    ):
+        alarms(stack, thresholds={"model_latency_p99_ms": 300})
+
+
+def test_drift_threshold_outside_0_1(stack):
+    with pytest.raises(
+        ConfigurationError,
+        match="EndpointAlarms drift_threshold: got 0; allowed a number above 0 up to 1",
+    ):
+        alarms(stack, drift_threshold=0)
+
+
+def test_monitor_of_another_endpoint_is_refused(stack):
+    from aws_cdk import App, Environment, Stack
+    from aws_cdk import aws_kms as kms
+
+    from tests.constructs.test_data_quality_monitor import monitor
+
+    other = Stack(App(), "Other", env=Environment(account="111111111111", region="eu-west-1"))
+    foreign = monitor(other)
+    ep = endpoint(stack, endpoint_name="churn-b")
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    with pytest.raises(
+        ConfigurationError,
+        match="EndpointAlarms monitor: got a DataQualityMonitor of endpoint 'churn-test'; allowed"
+        " a DataQualityMonitor of this endpoint",
+    ):
+        EndpointAlarms(stack, "Alarms", endpoint=ep, topic_key=key, monitor=foreign)
+
+
+def test_drift_alarms_notify_on_alarm_and_ok(stack):
+    from aws_cdk import aws_kms as kms
+
+    from tests.constructs.test_data_quality_monitor import monitor
+
+    m = monitor(stack)
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    EndpointAlarms(
+        stack, "Alarms", endpoint=m.endpoint, topic_key=key, monitor=m, drift_features=["age"]
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "feature_baseline_drift_age",
+            "AlarmActions": [{"Ref": Match.string_like_regexp("Topic")}],
+            "OKActions": [{"Ref": Match.string_like_regexp("Topic")}],
+        },
+    )

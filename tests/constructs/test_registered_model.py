@@ -1,19 +1,23 @@
-"""RegisteredModel: pinned package, isolation, least-privilege role."""
+"""RegisteredModel: pinned package, isolation, least-privilege role, checks, grants."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Match, Template
 
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.registered_model import ModelVpc
 from tests.constructs.serving import PACKAGE_ARN, model
 
+SUBNET, GROUP = "subnet-0123456789abcdef0", "sg-0123456789abcdef0"
+
 
 def test_model_serves_the_pinned_package_in_isolation(stack):
-    model(stack)
+    m = model(stack)
     Template.from_stack(stack).has_resource_properties(
         "AWS::SageMaker::Model",
         {
@@ -23,19 +27,35 @@ def test_model_serves_the_pinned_package_in_isolation(stack):
             "ModelName": Match.absent(),
         },
     )
+    assert m.node.default_child is m.resource
 
 
 def test_vpc_from_settings(stack):
-    model(stack, vpc=ModelVpc(subnet_ids=["subnet-1"], security_group_ids=["sg-1"]))
+    model(stack, vpc=ModelVpc(subnet_ids=[SUBNET], security_group_ids=[GROUP]))
     Template.from_stack(stack).has_resource_properties(
         "AWS::SageMaker::Model",
-        {"VpcConfig": {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}},
+        {"VpcConfig": {"Subnets": [SUBNET], "SecurityGroupIds": [GROUP]}},
     )
 
 
 def test_vpc_needs_subnets_and_groups():
-    with pytest.raises(ConfigurationError, match="ModelVpc: got subnet_ids=\\[\\]"):
-        ModelVpc(subnet_ids=[], security_group_ids=["sg-1"])
+    with pytest.raises(
+        ConfigurationError, match=r"ModelVpc subnet_ids: got \[\]; allowed 1 to 16 ids"
+    ):
+        ModelVpc(subnet_ids=[], security_group_ids=[GROUP])
+
+
+def test_vpc_ids_are_checked():
+    with pytest.raises(
+        ConfigurationError,
+        match=r"ModelVpc security_group_ids: got \['sg-1'\]; allowed each sg-<8 or 17 hex",
+    ):
+        ModelVpc(subnet_ids=[SUBNET], security_group_ids=["sg-1"])
+
+
+def test_vpc_ids_must_be_a_list():
+    with pytest.raises(ConfigurationError, match="ModelVpc subnet_ids: got a str"):
+        ModelVpc(subnet_ids=SUBNET, security_group_ids=[GROUP])
 
 
 @pytest.mark.parametrize(
@@ -47,8 +67,46 @@ def test_vpc_needs_subnets_and_groups():
     ],
 )
 def test_bad_package_arn_is_named(stack, arn):
-    with pytest.raises(ConfigurationError, match="model_package_arn: got"):
+    with pytest.raises(ConfigurationError, match="RegisteredModel model_package_arn: got"):
         model(stack, model_package_arn=arn)
+
+
+@pytest.mark.parametrize("prefix", ["pipelines/churn", "/pipelines/churn/", "pipelines/*"])
+def test_artifact_prefix_must_be_a_folder(stack, prefix):
+    from constructs_lib.registered_model import RegisteredModel
+    from tests.constructs.serving import build_bucket
+
+    with pytest.raises(ConfigurationError, match="RegisteredModel artifact_prefix: got"):
+        RegisteredModel(
+            stack,
+            "Model",
+            model_package_arn=PACKAGE_ARN,
+            artifact_bucket=build_bucket(stack),
+            artifact_prefix=prefix,
+        )
+
+
+def test_artifact_bucket_must_be_a_bucket(stack):
+    from constructs_lib.registered_model import RegisteredModel
+
+    with pytest.raises(ConfigurationError, match="RegisteredModel artifact_bucket: got a str"):
+        RegisteredModel(
+            stack,
+            "Model",
+            model_package_arn=PACKAGE_ARN,
+            artifact_bucket="my-bucket",  # type: ignore[arg-type]
+            artifact_prefix="pipelines/churn/",
+        )
+
+
+def test_network_isolation_must_be_a_bool(stack):
+    with pytest.raises(ConfigurationError, match="RegisteredModel network_isolation: got a str"):
+        model(stack, network_isolation="yes")
+
+
+def test_image_repositories_must_be_ecr_arns(stack):
+    with pytest.raises(ConfigurationError, match="RegisteredModel image_repository_arns: got"):
+        model(stack, image_repository_arns=["sagemaker-scikit-learn"])
 
 
 def test_role_reads_only_artifacts_and_decrypts(stack):
@@ -65,3 +123,34 @@ def test_role_reads_only_artifacts_and_decrypts(stack):
     assert "kms:Decrypt" in text
     assert "repository/sagemaker-scikit-learn" in text
     assert "/aws/sagemaker/Endpoints/*" in text
+
+
+def test_grant_describe_alarms_returns_a_grant_on_those_alarms(stack):
+    m = model(stack)
+    alarm = cloudwatch.Alarm(
+        stack,
+        "A",
+        metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocations"),
+        threshold=1,
+        evaluation_periods=1,
+    )
+    grant = m.grant_describe_alarms([alarm.alarm_arn])
+    assert isinstance(grant, iam.Grant)
+    assert grant.success
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Action": "cloudwatch:DescribeAlarms",
+                                "Resource": {"Fn::GetAtt": [Match.string_like_regexp("^A"), "Arn"]},
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )

@@ -1,11 +1,16 @@
-"""SageMakerPipeline: definition sources, deploy-time values, S3 offload, role, grants, metrics."""
+"""SageMakerPipeline: definition sources, deploy-time values, staged step code, S3 offload,
+the role derived step type by step type, imports, grants, metrics."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
@@ -14,6 +19,7 @@ from constructs_lib import placeholders
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+from tests.support.staged_code import job_commands, missing_step_code, staged_objects
 
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
 
@@ -93,6 +99,34 @@ def body(stack) -> str:
     return json.dumps(pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"])
 
 
+def pipeline_of(
+    stack,
+    store,
+    *steps: dict,
+    parameters: list | None = None,
+    construct_id: str = "Pipeline",
+    **kwargs,
+):
+    """A pipeline of hand-written `steps` (see STEP_TYPES) without step sources."""
+    return SageMakerPipeline(
+        stack,
+        construct_id,
+        pipeline_name="p",
+        definition=definition_of(*steps, parameters=parameters),
+        artifact_bucket=store.bucket,
+        **kwargs,
+    )
+
+
+def rendered_definition(template: dict) -> dict[str, Any]:
+    """The pipeline's definition from a synthesized template, references as 'X'."""
+    (pipeline,) = [
+        r for r in template["Resources"].values() if r["Type"] == "AWS::SageMaker::Pipeline"
+    ]
+    parts = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "X" for p in parts))
+
+
 def test_placeholders_become_cloudformation_values(stack, store, code):
     pipeline = make(stack, store, code)
     text = body(stack)
@@ -102,9 +136,135 @@ def test_placeholders_become_cloudformation_values(stack, store, code):
     assert role_arn in text
     assert json.dumps(stack.resolve(store.bucket.bucket_name)) in text
     assert json.dumps(stack.resolve(store.key.key_arn)) in text
-    asset = pipeline.step_source_assets["prep"]
-    assert asset.s3_object_key.endswith(".py")
-    assert "cdk-hnb659fds-assets-111111111111-eu-west-1" in text
+    assert "cdk-hnb659fds-assets" not in text  # code is read from the artifact bucket
+
+
+# -- step code --------------------------------------------------------------------------
+
+
+def test_step_source_keeps_its_file_name_under_a_content_prefix(stack, store, code):
+    pipeline = make(stack, store, code)
+    digest = hashlib.sha256(b"prep.py\0" + code.read_bytes() + b"\0").hexdigest()[:16]
+    key = f"pipelines/p/code/prep/{digest}/prep.py"
+    assert stack.resolve(pipeline.step_source_urls["prep"]) == {
+        "Fn::Join": ["", ["s3://", stack.resolve(store.bucket.bucket_name), f"/{key}"]]
+    }
+    assert f"/{key}" in body(stack)
+    t = Template.from_stack(stack)
+    t.has_resource_properties(
+        "Custom::CDKBucketDeployment",
+        {
+            "DestinationBucketName": stack.resolve(store.bucket.bucket_name),
+            "DestinationBucketKeyPrefix": "pipelines/p/code/",
+            "SourceObjectKeys": [pipeline.step_source_assets["prep"].s3_object_key],
+            "Prune": False,
+            "RetainOnDelete": True,
+        },
+    )
+    (resource,) = t.find_resources("AWS::SageMaker::Pipeline").values()
+    assert any(d.startswith("PipelineStepCode") for d in resource["DependsOn"])
+
+
+def test_step_code_changes_prefix_only_when_its_content_does(code):
+    from aws_cdk import App, Environment, Stack
+
+    urls = []
+    for content in ("print(1)\n", "print(1)\n", "print(2)\n"):
+        code.write_text(content)
+        stack = Stack(App(), "S", env=Environment(account="111111111111", region="eu-west-1"))
+        pipeline = make(stack, ArtifactStore(stack, "Store"), code)
+        urls.append(stack.resolve(pipeline.step_source_urls["prep"])["Fn::Join"][1][-1])
+    assert urls[0] == urls[1] != urls[2]
+
+
+def test_every_step_source_shares_one_deployment(stack, store, tmp_path):
+    sources = {}
+    for name in ("a", "b", "c"):
+        sources[name] = tmp_path / f"{name}.py"
+        sources[name].write_text(f"print({name!r})\n")
+    definition = processing_definition()
+    inputs = definition["Steps"][0]["Arguments"]["ProcessingInputs"]
+    inputs[0]["S3Input"]["S3Uri"] = placeholders.step_source("a")
+    for name in ("b", "c"):
+        inputs.append(
+            json.loads(json.dumps(inputs[0]).replace("step-source/a", f"step-source/{name}"))
+        )
+        inputs[-1]["InputName"] = name
+        inputs[-1]["S3Input"]["LocalPath"] = f"/opt/ml/processing/input/{name}"
+    make(stack, store, None, definition=definition, step_sources=sources)
+    t = Template.from_stack(stack)
+    assert len(t.find_resources("Custom::CDKBucketDeployment")) == 1
+    assert len(t.find_resources("AWS::Lambda::LayerVersion")) == 1
+
+
+def test_pipeline_role_reads_code_only_under_its_own_prefix(stack, store, code):
+    make(stack, store, code)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    (policy,) = [p for k, p in policies.items() if k.startswith("PipelineRoleDefaultPolicy")]
+    assert "cdk-hnb659fds-assets" not in json.dumps(policy)
+
+
+def test_folder_source_becomes_a_prefix_and_keeps_its_layout(stack, store, tmp_path):
+    folder = tmp_path / "src"
+    (folder / "pkg").mkdir(parents=True)
+    (folder / "run.py").write_text("import pkg\n")
+    (folder / "pkg" / "__init__.py").write_text("")
+    definition = processing_definition(placeholders.step_source("src") + "/")
+    definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerEntrypoint"] = [
+        "python3",
+        "/opt/ml/processing/input/code/run.py",
+    ]
+    pipeline = make(stack, store, None, definition=definition, step_sources={"src": folder})
+    url = stack.resolve(pipeline.step_source_urls["src"])["Fn::Join"][1][-1]
+    assert url.endswith("/") and "//" not in body(stack).replace("s3://", "")
+    assembly = stack.node.root.synth()
+    template = assembly.get_stack_by_name("Test").template
+    objects = staged_objects(template, Path(assembly.directory))
+    assert sorted(k.split("/", 5)[-1] for k in objects) == ["pkg/__init__.py", "run.py"]
+    assert missing_step_code(rendered_definition(template), objects) == []
+
+
+def test_every_job_command_exists_in_the_staged_code(stack, store, tmp_path):
+    """A hand-written definition: a processing script, a script-mode training archive."""
+    script = tmp_path / "steps" / "prep.py"
+    script.parent.mkdir()
+    script.write_text("print('prep')\n")
+    (script.parent / "other.py").write_text("print('not staged with prep')\n")
+    archive = tmp_path / "sourcedir.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(script, arcname="train.py")
+    definition = processing_definition()
+    definition["Steps"][0]["Arguments"]["AppSpecification"]["ContainerEntrypoint"] = [
+        "python3",
+        "/opt/ml/processing/input/code/prep.py",
+    ]
+    definition["Steps"].append(
+        training_step(
+            HyperParameters={
+                "sagemaker_program": "train.py",
+                "sagemaker_submit_directory": placeholders.step_source("train"),
+            }
+        )
+    )
+    make(stack, store, None, definition=definition, step_sources={"prep": script, "train": archive})
+    assembly = stack.node.root.synth()
+    template = assembly.get_stack_by_name("Test").template
+    objects = staged_objects(template, Path(assembly.directory))
+    assert sorted(Path(k).name for k in objects) == ["prep.py", "sourcedir.tar.gz"]
+    rendered = rendered_definition(template)
+    assert [(s, c) for s, c, _ in job_commands(rendered, objects)] == [
+        ("Prep", "/opt/ml/processing/input/code/prep.py"),
+        ("Train", "train.py"),
+    ]
+    assert missing_step_code(rendered, objects) == []
+    # ... and the check notices a command the staged code lacks.
+    rendered["Steps"][0]["Arguments"]["AppSpecification"]["ContainerEntrypoint"][1] = (
+        "/opt/ml/processing/input/code/other.py"
+    )
+    assert missing_step_code(rendered, objects) == ["Prep: /opt/ml/processing/input/code/other.py"]
+
+
+# -- definition sources and errors ------------------------------------------------------
 
 
 @pytest.mark.parametrize("form", ["dict", "path", "str-path", "json-object", "dict-object"])
@@ -145,38 +305,57 @@ def test_every_definition_source_gives_the_same_body(stack, store, code, tmp_pat
 def test_definition_that_is_not_json_is_named(stack, store, code, tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    with pytest.raises(ConfigurationError, match=r"broken.json is not valid JSON: line 1"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"definition: got definition file .*broken.json, which is not valid JSON: line 1",
+    ):
         make(stack, store, code, definition=path)
 
 
 def test_missing_definition_file_is_named(stack, store, code, tmp_path):
-    with pytest.raises(ConfigurationError, match=r"cannot read .*nowhere.json"):
+    with pytest.raises(
+        ConfigurationError, match=r"definition: got .*nowhere.json, which cannot be read"
+    ):
         make(stack, store, code, definition=tmp_path / "nowhere.json")
 
 
 @pytest.mark.parametrize("definition", [{"Version": "2020-12-01"}, {"Steps": []}])
 def test_definition_without_steps_is_rejected(stack, store, code, definition):
-    with pytest.raises(ConfigurationError, match="has no steps"):
+    with pytest.raises(
+        ConfigurationError,
+        match="which has no steps; allowed a JSON object with a non-empty 'Steps' list",
+    ):
         make(stack, store, code, definition=definition)
 
 
 def test_unsupported_definition_type_is_rejected(stack, store, code):
-    with pytest.raises(ConfigurationError, match="got int; expected a dict"):
+    with pytest.raises(
+        ConfigurationError,
+        match="definition: got a int 42; allowed a dict, the path of a JSON file",
+    ):
         make(stack, store, code, definition=42)
 
 
 def test_missing_step_source_folder_is_named(stack, store, tmp_path):
-    with pytest.raises(ConfigurationError, match=r"step_sources\['prep'\]: .*missing does not"):
+    with pytest.raises(
+        ConfigurationError, match=r"step_sources\['prep'\]: got .*missing, which does not exist"
+    ):
         make(stack, store, None, step_sources={"prep": tmp_path / "missing"})
 
 
 def test_step_source_used_but_not_given(stack, store, code):
-    with pytest.raises(ConfigurationError, match=r"refers to \['prep'\] but step_sources"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"step_sources: got \[\]; allowed every name the definition refers to: \['prep'\]",
+    ):
         make(stack, store, code, step_sources={})
 
 
 def test_step_source_given_but_unused(stack, store, code):
-    with pytest.raises(ConfigurationError, match=r"\['extra'\] not referenced"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"step_sources: got \['extra', 'prep'\]; .* \['extra'\] are not referenced",
+    ):
         make(stack, store, code, step_sources={"prep": code, "extra": code})
 
 
@@ -194,7 +373,9 @@ def test_bad_pipeline_name_is_named(stack, store, code):
 
 def test_kms_placeholder_without_any_key_is_rejected(stack, code):
     bucket = s3.Bucket(stack, "Plain", enforce_ssl=True)
-    with pytest.raises(ConfigurationError, match="KMS_KEY_ARN but no kms_key"):
+    with pytest.raises(
+        ConfigurationError, match="kms_key: got none, and artifact_bucket has no encryption key"
+    ):
         SageMakerPipeline(
             stack,
             "P",
@@ -256,8 +437,7 @@ def test_created_role_is_least_privilege(stack, store, code):
             "ManagedPolicyArns": Match.absent(),
         },
     )
-    (policy,) = t.find_resources("AWS::IAM::Policy").values()
-    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    statements = role_statements(stack)
 
     def statement_with(action):
         found = [s for s in statements if action in json.dumps(s["Action"])]
@@ -284,8 +464,8 @@ def test_created_role_is_least_privilege(stack, store, code):
 def test_given_role_is_used_as_is(stack, store, code):
     role = iam.Role.from_role_arn(stack, "Existing", "arn:aws:iam::111111111111:role/existing")
     pipeline = make(stack, store, code, role=role)
-    t = Template.from_stack(stack)
-    assert t.find_resources("AWS::IAM::Role") == {}
+    roles = Template.from_stack(stack).find_resources("AWS::IAM::Role")
+    assert [k for k in roles if k.startswith("Pipeline")] == []  # only BucketDeployment's
     assert "arn:aws:iam::111111111111:role/existing" in body(stack)
     assert pipeline.role is role
 
@@ -330,7 +510,7 @@ def test_definition_method_returning_other_types_is_rejected(stack, store, code)
         def definition(self):
             return 42
 
-    with pytest.raises(ConfigurationError, match=r"Broken.definition\(\) returned int"):
+    with pytest.raises(ConfigurationError, match=r"got Broken.definition\(\), which returned int"):
         make(stack, store, code, definition=Broken())
 
 
@@ -342,10 +522,634 @@ def test_max_parallel_steps_must_be_positive(stack, store, code):
 def test_definition_over_sagemaker_limit_is_rejected(stack, store, code):
     definition = processing_definition()
     definition["Steps"][0]["Description"] = "x" * 1_048_576
-    with pytest.raises(ConfigurationError, match="SageMaker allows at most 1,048,576"):
+    with pytest.raises(
+        ConfigurationError,
+        match="definition: got 1,0[0-9,]+ characters; allowed at most 1,048,576",
+    ):
         make(stack, store, code, definition=definition)
 
 
 def test_bad_step_source_name_is_named():
-    with pytest.raises(ConfigurationError, match="step source name 'a b' is not allowed"):
+    with pytest.raises(
+        ConfigurationError, match="placeholders.step_source name: got 'a b'; allowed"
+    ):
         placeholders.step_source("a b")
+
+
+# -- the created role, step type by step type -------------------------------------------
+
+ROLE = placeholders.ROLE_ARN
+BUCKET = f"s3://{placeholders.BUCKET_NAME}"
+SM = "arn:aws:sagemaker:eu-west-1:111111111111"
+GET_MODEL_DATA = {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
+RESOURCES = {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+
+
+def step(name: str, kind: str, arguments: dict, **fields) -> dict:
+    return {"Name": name, "Type": kind, "Arguments": arguments, **fields}
+
+
+def definition_of(*steps: dict, parameters: list | None = None) -> dict:
+    return {"Version": "2020-12-01", "Parameters": parameters or [], "Steps": list(steps)}
+
+
+def training_step(**overrides) -> dict:
+    return step(
+        "Train",
+        "Training",
+        {
+            "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+            "OutputDataConfig": {"S3OutputPath": f"{BUCKET}/pipelines/p/training"},
+            "ResourceConfig": RESOURCES,
+            "RoleArn": ROLE,
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            "InputDataConfig": [
+                {
+                    "ChannelName": "train",
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": {
+                                "Std:Join": {
+                                    "On": "/",
+                                    "Values": [
+                                        f"{BUCKET}/pipelines/p",
+                                        {"Get": "Execution.PipelineExecutionId"},
+                                        "train",
+                                    ],
+                                }
+                            },
+                        }
+                    },
+                }
+            ],
+            **overrides,
+        },
+    )
+
+
+def check_step(kind: str) -> dict:
+    """A QualityCheck or ClarifyCheck step: a processing job plus baseline settings."""
+    arguments = processing_definition(code=f"{BUCKET}/pipelines/p/analysis/")["Steps"][0][
+        "Arguments"
+    ]
+    return step(
+        "Check",
+        kind,
+        arguments,
+        CheckType="DATA_QUALITY",
+        SkipCheck=False,
+        RegisterNewBaseline=True,
+    )
+
+
+STEP_TYPES = {
+    "Training": training_step(),
+    "Tuning": step(
+        "Tune",
+        "Tuning",
+        {
+            "HyperParameterTuningJobConfig": {
+                "Strategy": "Bayesian",
+                "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+            },
+            "TrainingJobDefinition": {
+                "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+                "OutputDataConfig": {"S3OutputPath": f"{BUCKET}/pipelines/p/tuning"},
+                "ResourceConfig": RESOURCES,
+                "RoleArn": ROLE,
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            },
+        },
+    ),
+    "Transform": step(
+        "Score",
+        "Transform",
+        {
+            "ModelName": {"Get": "Steps.CreateModel.ModelName"},
+            "TransformInput": {
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": f"{BUCKET}/pipelines/p/batch/",
+                    }
+                }
+            },
+            "TransformOutput": {"S3OutputPath": f"{BUCKET}/pipelines/p/scores/"},
+            "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.large"},
+        },
+    ),
+    "Model": step(
+        "CreateModel",
+        "Model",
+        {
+            "ExecutionRoleArn": ROLE,
+            "PrimaryContainer": {"Image": IMAGE, "ModelDataUrl": GET_MODEL_DATA},
+        },
+    ),
+    "RegisterModel": step(
+        "Register",
+        "RegisterModel",
+        {
+            "ModelPackageGroupName": "Churn",
+            "InferenceSpecification": {
+                "Containers": [{"Image": IMAGE, "ModelDataUrl": GET_MODEL_DATA}],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "ModelApprovalStatus": "PendingManualApproval",
+        },
+    ),
+    "Lambda": step(
+        "Notify",
+        "Lambda",
+        {"model": GET_MODEL_DATA},
+        FunctionArn="arn:aws:lambda:eu-west-1:111111111111:function:notify",
+        OutputParameters=[{"OutputName": "status", "OutputType": "String"}],
+    ),
+    "Callback": step(
+        "Approve",
+        "Callback",
+        {"model": GET_MODEL_DATA},
+        SqsQueueUrl="https://sqs.eu-west-1.amazonaws.com/111111111111/approvals",
+        OutputParameters=[{"OutputName": "approved", "OutputType": "Boolean"}],
+    ),
+    "EMR": step(
+        "Spark",
+        "EMR",
+        {
+            "ClusterId": "j-1ABCDEFGHIJKL",
+            "StepConfig": {
+                "HadoopJarStep": {
+                    "Jar": "command-runner.jar",
+                    "Args": ["spark-submit", f"{BUCKET}/pipelines/p/emr/job.py"],
+                }
+            },
+        },
+    ),
+    "AutoML": step(
+        "AutoPilot",
+        "AutoML",
+        {
+            "AutoMLJobConfig": {"CompletionCriteria": {"MaxCandidates": 3}},
+            "InputDataConfig": [
+                {
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": f"{BUCKET}/pipelines/p/automl/",
+                        }
+                    },
+                    "TargetAttributeName": "y",
+                }
+            ],
+            "OutputDataConfig": {"S3OutputPath": f"{BUCKET}/pipelines/p/automl-out/"},
+            "RoleArn": ROLE,
+        },
+    ),
+}
+
+
+def role_statements(stack) -> list[dict]:
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    return [
+        s
+        for k, p in policies.items()
+        if "RoleDefaultPolicy" in k and not k.startswith("Custom")
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def has_statement(stack, actions: list[str] | str, resource) -> None:
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_equals(
+                            {"Action": actions, "Effect": "Allow", "Resource": resource}
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def job_actions(job: str) -> list[str]:
+    return sorted(
+        [f"sagemaker:{v}{job}" for v in ("Create", "Describe", "Stop")] + ["sagemaker:AddTags"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "job", "resource"),
+    [
+        ("Training", "TrainingJob", "training-job"),
+        ("Tuning", "HyperParameterTuningJob", "hyper-parameter-tuning-job"),
+        ("Transform", "TransformJob", "transform-job"),
+    ],
+)
+def test_job_steps_may_run_their_jobs_only(stack, store, kind, job, resource):
+    pipeline_of(stack, store, STEP_TYPES[kind])
+    has_statement(stack, job_actions(job), f"{SM}:{resource}/pipelines-*")
+    assert "ProcessingJob" not in json.dumps(role_statements(stack))
+
+
+@pytest.mark.parametrize("kind", ["QualityCheck", "ClarifyCheck"])
+def test_check_steps_run_processing_jobs(stack, store, kind):
+    pipeline_of(stack, store, check_step(kind))
+    has_statement(stack, job_actions("ProcessingJob"), f"{SM}:processing-job/pipelines-*")
+
+
+def test_automl_step_may_run_automl_jobs(stack, store):
+    pipeline_of(stack, store, STEP_TYPES["AutoML"])
+    has_statement(
+        stack,
+        [
+            "sagemaker:AddTags",
+            "sagemaker:CreateAutoMLJob",
+            "sagemaker:CreateAutoMLJobV2",
+            "sagemaker:DescribeAutoMLJob",
+            "sagemaker:DescribeAutoMLJobV2",
+            "sagemaker:StopAutoMLJob",
+        ],
+        f"{SM}:automl-job/pipelines-*",
+    )
+
+
+def test_custom_job_name_prefix_is_granted_too(stack, store):
+    pipeline_of(stack, store, training_step(TrainingJobName="Churn-Train"))
+    has_statement(
+        stack,
+        job_actions("TrainingJob"),
+        [f"{SM}:training-job/churn-train-*", f"{SM}:training-job/pipelines-*"],
+    )
+
+
+def test_model_step_may_create_pipeline_models(stack, store):
+    pipeline_of(stack, store, STEP_TYPES["Model"])
+    has_statement(
+        stack,
+        ["sagemaker:AddTags", "sagemaker:CreateModel", "sagemaker:DescribeModel"],
+        f"{SM}:model/pipelines-*",
+    )
+
+
+def test_register_model_step_may_register_into_its_group_only(stack, store):
+    pipeline_of(stack, store, STEP_TYPES["RegisterModel"])
+    has_statement(
+        stack,
+        [
+            "sagemaker:AddTags",
+            "sagemaker:CreateModelPackage",
+            "sagemaker:DescribeModelPackage",
+            "sagemaker:DescribeModelPackageGroup",
+        ],
+        [f"{SM}:model-package-group/churn", f"{SM}:model-package/churn/*"],
+    )
+
+
+def test_register_model_group_from_a_parameter_uses_its_default(stack, store):
+    register = json.loads(json.dumps(STEP_TYPES["RegisterModel"]))
+    register["Arguments"]["ModelPackageGroupName"] = {"Get": "Parameters.Group"}
+    pipeline_of(
+        stack,
+        store,
+        register,
+        parameters=[{"Name": "Group", "Type": "String", "DefaultValue": "fraud"}],
+    )
+    assert f"{SM}:model-package/fraud/*" in json.dumps(role_statements(stack))
+
+
+def test_lambda_step_may_invoke_its_function_only(stack, store):
+    pipeline_of(stack, store, STEP_TYPES["Lambda"])
+    has_statement(
+        stack, "lambda:InvokeFunction", "arn:aws:lambda:eu-west-1:111111111111:function:notify"
+    )
+
+
+def test_lambda_step_function_may_be_a_token(stack, store):
+    from aws_cdk import aws_lambda as lambda_
+
+    function = lambda_.Function.from_function_name(stack, "Fn", "notify")
+    notify = json.loads(json.dumps(STEP_TYPES["Lambda"]))
+    notify["FunctionArn"] = function.function_arn
+    pipeline_of(stack, store, notify)
+    has_statement(stack, "lambda:InvokeFunction", stack.resolve(function.function_arn))
+
+
+def test_callback_step_may_send_to_its_queue_only(stack, store):
+    pipeline_of(stack, store, STEP_TYPES["Callback"])
+    has_statement(stack, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:111111111111:approvals")
+
+
+def test_callback_queue_may_be_a_token(stack, store):
+    from aws_cdk import aws_sqs as sqs
+
+    queue = sqs.Queue(stack, "Approvals", enforce_ssl=True)
+    approve = json.loads(json.dumps(STEP_TYPES["Callback"]))
+    approve["SqsQueueUrl"] = queue.queue_url
+    pipeline_of(stack, store, approve)
+    statement = next(s for s in role_statements(stack) if s["Action"] == "sqs:SendMessage")
+    text = json.dumps(statement["Resource"])
+    assert "Fn::Split" in text and stack.resolve(queue.queue_url)["Ref"] in text
+
+
+def test_emr_step_may_manage_steps_on_its_cluster_only(stack, store):
+    pipeline_of(stack, store, STEP_TYPES["EMR"])
+    has_statement(
+        stack,
+        [
+            "elasticmapreduce:AddJobFlowSteps",
+            "elasticmapreduce:CancelSteps",
+            "elasticmapreduce:DescribeStep",
+        ],
+        "arn:aws:elasticmapreduce:eu-west-1:111111111111:cluster/j-1ABCDEFGHIJKL",
+    )
+    has_statement(
+        stack,
+        ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
+        "arn:aws:events:eu-west-1:111111111111:rule/SageMakerPipelineExecutionEMRStepStatusUpdateRule",
+    )
+
+
+def test_emr_serverless_step_needs_its_role_in_pass_roles(stack, store):
+    job_role = iam.Role.from_role_arn(stack, "JobRole", "arn:aws:iam::111111111111:role/emr-job")
+    spark = step(
+        "Spark",
+        "EMRServerless",
+        {
+            "ApplicationId": "00fabc",
+            "ExecutionRoleArn": job_role.role_arn,
+            "JobConfig": {
+                "executionRoleArn": job_role.role_arn,
+                "jobDriver": {"sparkSubmit": {"entryPoint": f"{BUCKET}/pipelines/p/spark/job.py"}},
+            },
+        },
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"role 'arn:aws:iam::111111111111:role/emr-job' in step 'Spark' at Steps\[0\]\.Arguments\.ExecutionRoleArn",
+    ):
+        pipeline_of(stack, store, spark)
+    pipeline_of(stack, store, spark, construct_id="Allowed", pass_roles=[job_role])
+    app = "arn:aws:emr-serverless:eu-west-1:111111111111:/applications/00fabc"
+    has_statement(
+        stack,
+        ["emr-serverless:CancelJobRun", "emr-serverless:GetJobRun", "emr-serverless:StartJobRun"],
+        [app, f"{app}/jobruns/*"],
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_equals(
+                            {
+                                "Action": "iam:PassRole",
+                                "Condition": {
+                                    "StringEquals": {
+                                        "iam:PassedToService": "emr-serverless.amazonaws.com"
+                                    }
+                                },
+                                "Effect": "Allow",
+                                "Resource": "arn:aws:iam::111111111111:role/emr-job",
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_fail_and_nested_condition_steps_need_nothing_but_their_branches(stack, store):
+    inner = step(
+        "Inner",
+        "Condition",
+        {
+            "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}],
+            "IfSteps": [STEP_TYPES["Lambda"]],
+            "ElseSteps": [step("Stop", "Fail", {"ErrorMessage": "no"})],
+        },
+    )
+    outer = step(
+        "Outer",
+        "Condition",
+        {
+            "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}],
+            "IfSteps": [inner],
+            "ElseSteps": [],
+        },
+    )
+    pipeline_of(stack, store, outer)
+    actions = {
+        a
+        for s in role_statements(stack)
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    }
+    assert "lambda:InvokeFunction" in actions
+    assert not any(a.startswith("sagemaker:") for a in actions)
+
+
+def test_external_bucket_is_granted_the_prefixes_the_definition_names(stack, store):
+    data = s3.Bucket.from_bucket_name(stack, "Data", "shared-data")
+    train = training_step()
+    train["Arguments"]["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = (
+        "s3://shared-data/churn/train/"
+    )
+    train["Arguments"]["OutputDataConfig"]["S3OutputPath"] = "s3://shared-data/churn/models"
+    with pytest.raises(
+        ConfigurationError,
+        match=r"bucket 'shared-data' in step 'Train' at Steps\[0\]\.Arguments\.OutputDataConfig\.S3OutputPath",
+    ):
+        pipeline_of(stack, store, train)
+    pipeline_of(stack, store, train, construct_id="Allowed", external_buckets=[data])
+    statements = json.dumps(role_statements(stack))
+    assert "arn:aws:s3:::shared-data/churn/train/*" in statements
+    writes = [s for s in role_statements(stack) if "s3:PutObject" in s["Action"]]
+    assert any("arn:aws:s3:::shared-data/churn/models*" in json.dumps(s) for s in writes)
+    assert not any("shared-data/churn/train/" in json.dumps(s) for s in writes)
+
+
+def test_parameter_default_in_another_bucket_is_refused(stack, store):
+    train = training_step()
+    source = train["Arguments"]["InputDataConfig"][0]["DataSource"]["S3DataSource"]
+    source["S3Uri"] = {"Get": "Parameters.InputData"}
+    with pytest.raises(ConfigurationError, match=r"bucket 'elsewhere' in step 'Train'"):
+        pipeline_of(
+            stack,
+            store,
+            train,
+            parameters=[
+                {"Name": "InputData", "Type": "String", "DefaultValue": "s3://elsewhere/x/"}
+            ],
+        )
+
+
+def test_artifact_bucket_key_outside_the_granted_prefixes_is_refused(stack, store):
+    train = training_step()
+    train["Arguments"]["OutputDataConfig"]["S3OutputPath"] = f"{BUCKET}/other-team/models"
+    with pytest.raises(
+        ConfigurationError,
+        match=r"key 'other-team/models' of artifact_bucket in step 'Train' at Steps\[0\]\.Arguments\.OutputDataConfig\.S3OutputPath; allowed keys under artifact_prefix 'pipelines/p/'",
+    ):
+        pipeline_of(stack, store, train)
+
+
+def test_other_role_in_a_definition_is_refused(stack, store):
+    train = training_step(RoleArn="arn:aws:iam::111111111111:role/admin")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"SageMakerPipeline definition: got role 'arn:aws:iam::111111111111:role/admin' in step 'Train' at Steps\[0\]\.Arguments\.RoleArn; allowed placeholders.ROLE_ARN .* or a role listed in pass_roles",
+    ):
+        pipeline_of(stack, store, train)
+
+
+def test_pass_roles_allow_a_job_to_run_as_another_role(stack, store):
+    trainer = iam.Role.from_role_arn(stack, "Other", "arn:aws:iam::111111111111:role/trainer")
+    pipeline = pipeline_of(
+        stack, store, training_step(RoleArn=trainer.role_arn), pass_roles=[trainer]
+    )
+    # Same action and condition as the pipeline's own role: CDK merges the two.
+    has_statement_with_condition = Match.object_equals(
+        {
+            "Action": "iam:PassRole",
+            "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            "Effect": "Allow",
+            "Resource": [
+                "arn:aws:iam::111111111111:role/trainer",
+                stack.resolve(pipeline.role.role_arn),
+            ],
+        }
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::IAM::Policy",
+        {"PolicyDocument": {"Statement": Match.array_with([has_statement_with_condition])}},
+    )
+
+
+def test_unknown_step_type_is_refused_with_the_way_out(stack, store):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"got step 'Deploy' \(Endpoint\) at Steps\[0\]: step type 'Endpoint'; allowed step types Processing, .*; for other types pass role=",
+    ):
+        pipeline_of(stack, store, step("Deploy", "Endpoint", {"EndpointName": "x"}))
+
+
+def test_unknown_step_type_is_accepted_with_a_given_role(stack, store):
+    role = iam.Role.from_role_arn(stack, "Existing", "arn:aws:iam::111111111111:role/existing")
+    pipeline_of(stack, store, step("Deploy", "Endpoint", {"EndpointName": "x"}), role=role)
+
+
+def test_emr_step_that_creates_a_cluster_is_refused(stack, store):
+    spark = json.loads(json.dumps(STEP_TYPES["EMR"]))
+    del spark["Arguments"]["ClusterId"]
+    spark["Arguments"]["ClusterConfig"] = {"Instances": {}}
+    with pytest.raises(
+        ConfigurationError,
+        match=r"step 'Spark' \(EMR\) at Steps\[0\]: an EMR step that creates its cluster",
+    ):
+        pipeline_of(stack, store, spark)
+
+
+def test_emr_serverless_step_that_creates_its_application_is_refused(stack, store):
+    spark = step(
+        "Spark", "EMRServerless", {"ApplicationConfig": {"type": "SPARK"}, "JobConfig": {}}
+    )
+    with pytest.raises(
+        ConfigurationError, match="an EMR Serverless step that creates its application"
+    ):
+        pipeline_of(stack, store, spark)
+
+
+def test_callback_step_without_a_queue_url_is_refused(stack, store):
+    approve = json.loads(json.dumps(STEP_TYPES["Callback"]))
+    approve["SqsQueueUrl"] = "approvals"
+    with pytest.raises(
+        ConfigurationError, match=r"SqsQueueUrl 'approvals'; allowed an SQS queue URL"
+    ):
+        pipeline_of(stack, store, approve)
+
+
+def test_lambda_step_without_a_function_is_refused(stack, store):
+    notify = json.loads(json.dumps(STEP_TYPES["Lambda"]))
+    del notify["FunctionArn"]
+    with pytest.raises(ConfigurationError, match="FunctionArn None; allowed a Lambda function ARN"):
+        pipeline_of(stack, store, notify)
+
+
+def test_register_model_group_known_only_at_run_time_is_refused(stack, store):
+    register = json.loads(json.dumps(STEP_TYPES["RegisterModel"]))
+    register["Arguments"]["ModelPackageGroupName"] = {"Get": "Steps.Name.Output"}
+    with pytest.raises(ConfigurationError, match="ModelPackageGroupName .*; allowed a group name"):
+        pipeline_of(stack, store, register)
+
+
+# -- props, imports, metrics ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"artifact_prefix": "pipelines/p"},
+            "artifact_prefix: got 'pipelines/p'; allowed an S3 key prefix of the folder",
+        ),
+        ({"data_read_prefixes": ["datasets/x*"]}, r"data_read_prefixes\[0\]: got 'datasets/x\*'"),
+        (
+            {"data_read_prefixes": "datasets/"},
+            "data_read_prefixes: got a str 'datasets/'; allowed a list",
+        ),
+        ({"inline_size_limit": "100"}, "inline_size_limit: got a str '100'"),
+        ({"pass_roles": "arn:aws:iam::1:role/x"}, "pass_roles: got a str .*; allowed a list"),
+        ({"external_buckets": None}, "external_buckets: got a NoneType None; allowed a list"),
+    ],
+)
+def test_prop_errors_name_the_prop(stack, store, code, kwargs, message):
+    with pytest.raises(ConfigurationError, match=message):
+        make(stack, store, code, **kwargs)
+
+
+def test_from_pipeline_name_builds_the_arn_and_grants(stack):
+    imported = SageMakerPipeline.from_pipeline_name(stack, "Imported", "Churn-Training")
+    assert stack.resolve(imported.pipeline_arn) == f"{SM}:pipeline/churn-training"
+    grantee = iam.Role(stack, "Starter", assumed_by=iam.ServicePrincipal("scheduler.amazonaws.com"))
+    grant = imported.grant_start_execution(grantee)
+    assert isinstance(grant, iam.Grant)
+    has_statement(
+        stack,
+        ["sagemaker:DescribePipeline", "sagemaker:StartPipelineExecution"],
+        f"{SM}:pipeline/churn-training",
+    )
+    assert imported.metric_executions_failed().dimensions == {"PipelineName": "Churn-Training"}
+
+
+def test_from_pipeline_name_checks_the_name(stack):
+    with pytest.raises(
+        ConfigurationError, match="SageMakerPipeline.from_pipeline_name pipeline_name: got 'a b'"
+    ):
+        SageMakerPipeline.from_pipeline_name(stack, "Imported", "a b")
+
+
+def test_metric_takes_any_metric_option(stack, store, code):
+    pipeline = make(stack, store, code)
+    metric = pipeline.metric_executions_failed(
+        color="#ff0000", label="failed", period=Duration.hours(1)
+    )
+    assert (metric.color, metric.label, metric.period.to_hours()) == ("#ff0000", "failed", 1)
+
+
+def test_artifact_bucket_may_be_named_literally(stack, code):
+    store = ArtifactStore(stack, "Named", bucket_name="churn-artifacts")
+    train = training_step()
+    train["Arguments"]["OutputDataConfig"]["S3OutputPath"] = "s3://churn-artifacts/pipelines/p/out"
+    pipeline_of(stack, store, train)
+
+
+def test_pipeline_resource_is_the_default_child(stack, store, code):
+    pipeline = make(stack, store, code)
+    assert pipeline.node.default_child is pipeline.resource

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # the repository root holds the `lambdas` package
     sys.path.insert(0, str(ROOT))
 
+from lambdas.approval.config import Threshold  # noqa: E402
 from lambdas.approval.logic import Clients  # noqa: E402
 
 EVENTS = Path(__file__).parent / "events"
@@ -46,7 +47,12 @@ environments:
     model_package_group: tabular-classifier
     version: null   # promoted from staging by tools/promote.py
 """
-THRESHOLDS = {"accuracy": 0.9, "auc": 0.9}
+THRESHOLDS = {"accuracy": Threshold(0.9), "auc": Threshold(0.9)}
+
+
+def thresholds_env(thresholds: dict[str, Threshold]) -> str:
+    """`QUALITY_THRESHOLDS` as `ModelApproval` writes it."""
+    return json.dumps({name: {t.kind: t.limit} for name, t in thresholds.items()})
 
 
 def load_event(name: str, **detail: Any) -> dict[str, Any]:

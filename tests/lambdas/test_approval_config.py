@@ -9,13 +9,13 @@ import pytest
 from approval_support import LambdaContextStub
 
 from lambdas.approval import handler
-from lambdas.approval.config import load_config
+from lambdas.approval.config import Threshold, load_config
 from lambdas.approval.errors import ConfigError
 
 VALID = {
     "MODEL_PACKAGE_GROUP_NAME": "tabular-classifier",
     "APPROVAL_POLICY": "auto",
-    "QUALITY_THRESHOLDS": '{"accuracy": 0.9, "auc": 0.85}',
+    "QUALITY_THRESHOLDS": '{"accuracy": {"minimum": 0.9}, "auc": {"minimum": 0.85}}',
     "PRIMARY_METRIC": "accuracy",
     "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:model-approval",
     "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/approval-dlq",
@@ -26,7 +26,8 @@ SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:github-token-AbCd
 def test_required_settings_and_defaults() -> None:
     config = load_config(VALID)
     assert config.approval_policy == "auto"
-    assert config.quality_thresholds == {"accuracy": 0.9, "auc": 0.85}
+    assert config.quality_thresholds == {"accuracy": Threshold(0.9), "auc": Threshold(0.85)}
+    assert config.primary_direction == "higher"
     assert config.github_repository is None and config.github_token_secret_arn is None
     assert config.github_base_branch == "main"
     assert config.github_api_url == "https://api.github.com"
@@ -54,6 +55,29 @@ def test_optional_settings() -> None:
     )
 
 
+def test_maximums_and_the_primary_direction() -> None:
+    env = {
+        **VALID,
+        "QUALITY_THRESHOLDS": '{"rmse": {"maximum": 3.5}, "r2": {"minimum": 0.5}}',
+        "PRIMARY_METRIC": "rmse",
+    }
+    config = load_config(env)
+    assert config.quality_thresholds == {
+        "rmse": Threshold(3.5, "lower"),
+        "r2": Threshold(0.5, "higher"),
+    }
+    assert config.primary_direction == "lower"  # from the primary metric's maximum
+    explicit = load_config({**env, "PRIMARY_METRIC": "mae", "PRIMARY_METRIC_DIRECTION": "lower"})
+    assert explicit.primary_direction == "lower"
+    assert load_config({**env, "PRIMARY_METRIC": "mae"}).primary_direction == "higher"
+
+
+def test_earlier_format_of_bare_minimums_is_still_read() -> None:
+    config = load_config({**VALID, "QUALITY_THRESHOLDS": '{"accuracy": 0.9, "auc": 0.85}'})
+    assert config.quality_thresholds == {"accuracy": Threshold(0.9), "auc": Threshold(0.85)}
+    assert config.primary_direction == "higher"
+
+
 def test_empty_repository_means_none_configured() -> None:
     assert load_config({**VALID, "GITHUB_REPOSITORY": " "}).github_repository is None
 
@@ -70,6 +94,13 @@ def test_empty_repository_means_none_configured() -> None:
         ({"QUALITY_THRESHOLDS": "[0.9]"}, "QUALITY_THRESHOLDS: got"),
         ({"QUALITY_THRESHOLDS": '{"auc": "high"}'}, "QUALITY_THRESHOLDS: .*metric 'auc'"),
         ({"QUALITY_THRESHOLDS": '{"auc": true}'}, "QUALITY_THRESHOLDS: .*metric 'auc'"),
+        (
+            {"QUALITY_THRESHOLDS": '{"auc": {"minimum": 0.9, "maximum": 1}}'},
+            "QUALITY_THRESHOLDS: .*metric 'auc' needs a finite number as its minimum or maximum",
+        ),
+        ({"QUALITY_THRESHOLDS": '{"auc": {"min": 0.9}}'}, "QUALITY_THRESHOLDS: .*metric 'auc'"),
+        ({"QUALITY_THRESHOLDS": '{"auc": {"minimum": "x"}}'}, "QUALITY_THRESHOLDS: .*metric 'auc'"),
+        ({"PRIMARY_METRIC_DIRECTION": "up"}, "PRIMARY_METRIC_DIRECTION: got 'up'; allowed: higher"),
         ({"PRIMARY_METRIC": None}, "PRIMARY_METRIC: required"),
         ({"NOTIFICATION_TOPIC_ARN": "model-approval"}, "NOTIFICATION_TOPIC_ARN: got"),
         ({"DEAD_LETTER_QUEUE_URL": "approval-dlq"}, "DEAD_LETTER_QUEUE_URL: got"),

@@ -20,11 +20,12 @@ from approval_support import (
     load_event,
     package_event,
     report,
+    thresholds_env,
 )
 from botocore.exceptions import ClientError
 
 from lambdas.approval import handler
-from lambdas.approval.config import Config
+from lambdas.approval.config import Config, Threshold
 from lambdas.approval.logic import Clients, process
 
 GOOD = report(accuracy=0.95, auc=0.96, f1=0.93)
@@ -54,10 +55,10 @@ def test_manual_policy_publishes_summary_and_leaves_package_pending(
     assert note["Subject"] == f"{GROUP} v2 awaits approval (suggested: approve)"
     message = note["Message"]
     assert "Approval policy: manual" in message
-    assert "beats champion v1 (accuracy 0.95 vs 0.93)" in message
+    assert "beats champion v1 (accuracy 0.95 vs 0.93, higher is better)" in message
     assert "accuracy                 0.9500  (minimum 0.9000)  ok" in message
     assert "f1                       0.9300" in message
-    assert f"Champion: v1 accuracy 0.9300 ({champion})" in message
+    assert f"Champion: v1 accuracy 0.9300 (higher is better; {champion})" in message
     assert note["MessageAttributes"] == {
         "kind": "candidate",
         "verdict": "approve",
@@ -87,7 +88,7 @@ def test_auto_policy_rejects_below_threshold_with_reason(
     assert run(package_event("pending.json", candidate), make_config())["action"] == "rejected"
     assert registry.status(candidate) == (
         "Rejected",
-        "auto: below the quality bar: auc 0.871 < 0.9",
+        "auto: outside the quality bar: auc 0.871 < minimum 0.9",
     )
     assert outputs.notifications() == []  # the Rejected event that follows notifies
 
@@ -103,7 +104,8 @@ def test_auto_policy_approves_candidate_that_beats_the_champion(
     status, description = registry.status(candidate)
     assert status == "Approved"
     assert description == (
-        "auto: meets every quality threshold and beats champion v3 (accuracy 0.95 vs 0.93)"
+        "auto: meets every quality threshold and beats champion v3"
+        " (accuracy 0.95 vs 0.93, higher is better)"
     )
 
 
@@ -117,7 +119,7 @@ def test_auto_policy_holds_and_notifies_when_champion_is_better(
     assert registry.status(candidate) == ("PendingManualApproval", None)
     (note,) = outputs.notifications()
     assert note["Subject"] == f"{GROUP} v2 needs a manual decision"
-    assert "does not beat champion v1 (accuracy 0.95 vs 0.97)" in note["Message"]
+    assert "does not beat champion v1 (accuracy 0.95 vs 0.97, higher is better)" in note["Message"]
 
 
 def test_missing_evaluation_report_holds_for_a_person(
@@ -128,6 +130,67 @@ def test_missing_evaluation_report_holds_for_a_person(
     assert result["verdict"] == "hold" and "does not exist" in result["reason"]
     assert registry.status(candidate)[0] == "PendingManualApproval"
     assert "(unavailable: the report s3://" in outputs.notifications()[0]["Message"]
+
+
+def regression(**metrics: float) -> dict[str, Any]:
+    return {"regression_metrics": {k: {"value": v} for k, v in metrics.items()}}
+
+
+RMSE = {"rmse": Threshold(3.5, "lower"), "r2": Threshold(0.5)}
+
+
+def test_lower_rmse_beats_the_champion_and_is_approved(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    registry.add(regression(rmse=3.4, r2=0.8), status="Approved")
+    candidate = registry.add(regression(rmse=3.1, r2=0.8))
+    config = make_config(quality_thresholds=RMSE, primary_metric="rmse", primary_direction="lower")
+    assert run(package_event("pending.json", candidate), config)["action"] == "approved"
+    assert registry.status(candidate) == (
+        "Approved",
+        "auto: meets every quality threshold and beats champion v1"
+        " (rmse 3.1 vs 3.4, lower is better)",
+    )
+    assert outputs.notifications() == []
+
+
+def test_higher_rmse_than_the_champion_holds(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    registry.add(regression(rmse=3.1, r2=0.8), status="Approved")
+    candidate = registry.add(regression(rmse=3.4, r2=0.8))
+    config = make_config(quality_thresholds=RMSE, primary_metric="rmse", primary_direction="lower")
+    result = run(package_event("pending.json", candidate), config)
+    assert (result["action"], result["verdict"]) == ("notified", "hold")
+    assert "does not beat champion v1 (rmse 3.4 vs 3.1, lower is better)" in result["reason"]
+
+
+def test_rmse_above_its_maximum_is_rejected_under_policy_auto(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(regression(rmse=3.6, r2=0.8))
+    config = make_config(quality_thresholds=RMSE, primary_metric="rmse", primary_direction="lower")
+    assert run(package_event("pending.json", candidate), config)["action"] == "rejected"
+    assert registry.status(candidate) == (
+        "Rejected",
+        "auto: outside the quality bar: rmse 3.6 > maximum 3.5",
+    )
+
+
+def test_manual_summary_marks_a_maximum_exceeded(
+    run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
+) -> None:
+    candidate = registry.add(regression(rmse=3.6, r2=0.8))
+    config = make_config(
+        approval_policy="manual",
+        quality_thresholds=RMSE,
+        primary_metric="rmse",
+        primary_direction="lower",
+    )
+    assert run(package_event("pending.json", candidate), config)["verdict"] == "reject"
+    message = outputs.notifications()[0]["Message"]
+    assert "rmse                     3.6000  (maximum 3.5000)  ABOVE" in message
+    assert "r2                       0.8000  (minimum 0.5000)  ok" in message
 
 
 def test_package_no_longer_pending_is_left_alone(
@@ -209,7 +272,8 @@ def test_approved_opens_one_pull_request_pinning_staging(
     (pull,) = github.pulls
     assert pull["title"] == f"Promote {GROUP} v1 to staging" and pull["base"] == "main"
     assert f"`{arn}`" in pull["body"]
-    assert "| accuracy | 0.9500 | 0.9000 |" in pull["body"]
+    assert "| Metric | Value | Threshold |" in pull["body"]
+    assert "| accuracy | 0.9500 | minimum 0.9000 |" in pull["body"]
     assert f"EventBridge event `{event['id']}`" in pull["body"]
     assert outputs.notifications() == [] and outputs.dead_letters() == []
 
@@ -504,12 +568,12 @@ def test_rejected_publishes_a_notice(
     run: Any, registry: Registry, outputs: Outputs, make_config: MakeConfig
 ) -> None:
     arn = registry.add(report(accuracy=0.95, auc=0.871))
-    registry.set_status(arn, "Rejected", "auto: below the quality bar: auc 0.871 < 0.9")
+    registry.set_status(arn, "Rejected", "auto: outside the quality bar: auc 0.871 < minimum 0.9")
     event = package_event("rejected.json", arn, ApprovalDescription="stale text in the event")
     assert run(event, make_config())["action"] == "notified"
     (note,) = outputs.notifications()
     assert note["Subject"] == f"{GROUP} v1 was rejected"
-    assert "Reason: auto: below the quality bar: auc 0.871 < 0.9" in note["Message"]
+    assert "Reason: auto: outside the quality bar: auc 0.871 < minimum 0.9" in note["Message"]
     assert "stale text" not in note["Message"]
     assert note["MessageAttributes"]["kind"] == "rejected"
 
@@ -586,7 +650,7 @@ def test_handler_reads_settings_and_logs_the_event_id_on_every_line(
     env = {
         "MODEL_PACKAGE_GROUP_NAME": GROUP,
         "APPROVAL_POLICY": "manual",
-        "QUALITY_THRESHOLDS": json.dumps(dict(config.quality_thresholds)),
+        "QUALITY_THRESHOLDS": thresholds_env(dict(config.quality_thresholds)),
         "PRIMARY_METRIC": "accuracy",
         "NOTIFICATION_TOPIC_ARN": config.notification_topic_arn,
         "DEAD_LETTER_QUEUE_URL": config.dead_letter_queue_url,

@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 from config.settings import load_settings
+from constructs_lib.metrics import REPORT_METRICS
 from lambdas.approval.logic import metric_values, read_metrics
+from pipelines.tabular_classifier.steps import evaluate
 
 from .local_run import LocalPipelineRun
 
@@ -36,6 +38,7 @@ def test_approval_reads_every_configured_metric_from_the_real_report(
 ) -> None:
     approval = load_settings().build.approval
     wanted = {*approval.thresholds, approval.primary_metric}
+    assert wanted <= set(approval.report_metrics or ())
     package = {
         "ModelMetrics": {
             "ModelQuality": {
@@ -57,3 +60,18 @@ def test_approval_reads_every_configured_metric_from_the_real_report(
     for name in sorted(wanted):
         assert 0.0 <= metrics.values[name] <= 1.0, (name, metrics.values[name])
     assert metric_values(json.loads(body)) == dict(metrics.values)
+
+
+def test_declared_report_metrics_are_what_the_evaluate_step_writes(
+    local_pipeline_run: LocalPipelineRun,
+) -> None:
+    """build.yaml's `report_metrics` (what ModelApproval refuses thresholds outside of)
+    are exactly the scalar metrics of the real report, all of SageMaker's binary
+    classification section (so their direction is known)."""
+    declared = load_settings().build.approval.report_metrics
+    report = json.loads(local_pipeline_run.evaluation_json.read_bytes())
+    (section,) = report
+    assert section == "binary_classification_metrics"
+    assert declared is not None
+    assert sorted(declared) == sorted(evaluate.METRICS) == sorted(metric_values(report))
+    assert set(declared) <= set(REPORT_METRICS["binary_classification"])

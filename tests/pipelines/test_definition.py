@@ -11,8 +11,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -488,30 +486,19 @@ def test_jobs_get_the_arguments_the_local_run_used(built: Built):
     }
 
 
-def test_processing_entrypoint_runs_a_script_of_any_name(built: Built, tmp_path: Path):
-    """The code input lands as <asset hash>.py; the fixed entrypoint still finds and runs it."""
-    entrypoint = steps_by_name(built.definition)["Preprocess"]["Arguments"]["AppSpecification"][
-        "ContainerEntrypoint"
-    ]
-    assert entrypoint[:2] == ["python3", "-c"] and len(entrypoint[2]) <= 256
-    code_dir = tmp_path / "code"
-    code_dir.mkdir()
-    (code_dir / "3f2a9c.py").write_text("import json, sys\nprint(json.dumps(sys.argv))\n")
-    program = entrypoint[2].replace("/opt/ml/processing/input/code", code_dir.as_posix())
-
-    ran = subprocess.run(
-        [sys.executable, "-c", program, "--target-column", "target"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(ran.stdout) == [str(code_dir / "3f2a9c.py"), "--target-column", "target"]
-
-    (code_dir / "other.py").write_text("")
-    ran = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=False
-    )
-    assert ran.returncode == 1 and "expected one .py file" in ran.stderr
+def test_processing_jobs_run_their_script_by_its_own_name(built: Built):
+    """SageMakerPipeline stages a step source under its file name, so the entrypoint is
+    the script's natural path in the code input."""
+    steps = steps_by_name(built.definition)
+    for name, source in (("Preprocess", "preprocess"), ("Evaluate", "evaluate")):
+        args = steps[name]["Arguments"]
+        code = args["ProcessingInputs"][0]["S3Input"]
+        script = tabular.SCRIPT_SOURCES[source]
+        assert args["AppSpecification"]["ContainerEntrypoint"] == [
+            "python3",
+            f"{code['LocalPath']}/{script}",
+        ]
+        assert (tabular.STEPS_DIR / script).is_file()
 
 
 def test_baseline_job_is_what_the_sdk_model_monitor_would_run(built: Built):
