@@ -55,8 +55,7 @@ bench: $(BIN)/.installed node_modules/.installed
 ## any warning (an unresolvable name, a broken docstring) fails it.
 docs: $(BIN)/.installed
 	rm -rf docs/api
-	$(BIN)/python -W error -m pdoc --docformat restructuredtext --output-directory docs/api constructs_lib
-	@echo "open docs/api/index.html"
+	$(BIN)/python tools/docs.py --output docs/api
 
 ## lock: re-resolve requirements.in into requirements.lock after changing a pin.
 lock: $(BIN)/.installed

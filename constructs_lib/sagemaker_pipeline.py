@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tempfile
 import zipfile
@@ -474,7 +475,9 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             )
         if not sources:
             return
-        staging = Path(tempfile.mkdtemp(prefix="step-code-"))
+        # Content-addressed, so repeated synths reuse one small zip per version of a source.
+        staging = Path(tempfile.gettempdir()) / "cdk-step-code"
+        staging.mkdir(exist_ok=True)
         code_prefix = f"{self.artifact_prefix}code/"
         for name, raw in sorted(sources.items()):
             path = Path(raw).resolve()
@@ -489,8 +492,9 @@ class SageMakerPipeline(_PipelineMembers, Construct):
                     "a file or folder holding the step's code",
                 )
             digest = _content_hash(files)
-            archive = staging / f"{name}.zip"
-            _write_zip(archive, f"{name}/{digest}/", files)
+            archive = staging / f"{name}-{digest}.zip"
+            if not archive.is_file():
+                _write_zip(archive, f"{name}/{digest}/", files)
             self.step_source_assets[name] = s3_assets.Asset(
                 self, f"StepSource-{name}", path=str(archive)
             )
@@ -838,13 +842,16 @@ def _content_hash(files: Mapping[str, Path]) -> str:
 
 
 def _write_zip(target: Path, prefix: str, files: Mapping[str, Path]) -> None:
-    """A byte-for-byte reproducible zip of `files` under `prefix` (fixed dates and modes)."""
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+    """A byte-for-byte reproducible zip of `files` under `prefix` (fixed dates and modes),
+    written then renamed so a concurrent synth never reads half of it."""
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for relative, path in sorted(files.items()):
             info = zipfile.ZipInfo(prefix + relative, date_time=_ZIP_TIME)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, path.read_bytes())
+    partial.replace(target)
 
 
 def _physical_names(bucket: s3.IBucket) -> set[str]:
