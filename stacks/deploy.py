@@ -23,6 +23,7 @@ from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.github_deploy_access import GitHubDeployAccess
+from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.realtime_endpoint import (
     Autoscaling,
     DataCapture,
@@ -93,13 +94,14 @@ class DeployStack(Stack):
         image_repository_arns: list[str],
     ) -> None:
         endpoint_settings = settings.endpoint
-        self.model_package_arn = self.format_arn(
-            service="sagemaker",
+        registry = ModelRegistry.from_model_package_group_name(
+            self,
+            "Registry",
+            pin.model_package_group,
             account=build.account,
             region=build.region,
-            resource="model-package",
-            resource_name=f"{pin.model_package_group.lower()}/{pin.version}",
         )
+        self.model_package_arn = registry.package_arn(pin.version)
         # The build account's artifact bucket has a fixed name and its key a fixed alias,
         # so this account can name them without a lookup; the build stack grants read.
         build_bucket = s3.Bucket.from_bucket_attributes(
