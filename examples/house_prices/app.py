@@ -72,7 +72,6 @@ class BuildStack(Stack):
             },
             data_read_prefixes=[DATA_PREFIX],
         )
-        self.registry.grant_register(self.pipeline.role)
         topic = NotificationTopic(
             self, "Notifications", key=self.store.key, display_name="house-prices MLOps"
         ).topic

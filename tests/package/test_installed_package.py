@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.conftest import render
 from tests.conftest import REPO_ROOT
+from tests.support.staged_code import job_commands, missing_step_code, staged_objects
 
 pytestmark = pytest.mark.xdist_group("installed-package")
 
@@ -104,6 +106,27 @@ def test_example_app_synthesizes_with_cdk_nag_and_no_acknowledgement(installed, 
     # The approval function's code is the installed package's, staged as an asset.
     handlers = list(out.glob("asset.*/approval/handler.py"))
     assert handlers, "the approval Lambda code was not staged from the installed package"
+
+    # The hand-written definition's commands find their scripts, under their own names.
+    template = json.loads((out / "house-prices-build.template.json").read_text())
+    (pipeline,) = [r for r in template["Resources"].values() if r["Type"].endswith("Pipeline")]
+    body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
+    definition = json.loads(render(body, template))
+    commands = {command for _, command, _ in job_commands(definition, {})}
+    assert commands == {
+        "/opt/ml/processing/input/code/preprocess.py",
+        "/opt/ml/processing/input/code/evaluate.py",
+        "/opt/ml/input/data/code/train.py",
+    }
+    assert missing_step_code(definition, staged_objects(template, out)) == []
+
+    from cfnlint.api import ManualArgs, lint_file
+
+    for stack in stacks:
+        matches = lint_file(
+            out / f"{stack}.template.json", config=ManualArgs(regions=["eu-west-1"])
+        )
+        assert [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")] == []
 
 
 PROBE = """
