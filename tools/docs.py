@@ -8,6 +8,7 @@ render, ...) fails the build, so the reference stays complete.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import warnings
@@ -18,9 +19,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-# Imported before pdoc: pdoc imports modules with subprocess defused, and aws-cdk-lib
-# starts its Node.js runtime (jsii) with a subprocess on first import.
-import constructs_lib  # noqa: E402, F401
+# Imported before pdoc runs: pdoc imports modules with subprocess defused, and
+# aws-cdk-lib starts its Node.js runtime (jsii) with a subprocess on first import.
+importlib.import_module("constructs_lib")
+
 import pdoc  # noqa: E402
 import pdoc.render  # noqa: E402
 
