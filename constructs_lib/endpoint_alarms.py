@@ -183,8 +183,11 @@ class EndpointAlarms(Construct):
             drift.add_ok_action(actions.SnsAction(self.topic))
 
         self.dashboard = cloudwatch.Dashboard(
-            self, "Resource", dashboard_name=dashboard_name, default_interval=Duration.hours(6)
+            self, "Dashboard", dashboard_name=dashboard_name, default_interval=Duration.hours(6)
         )
+        # The primary resource (`node.default_child`); the id stays "Dashboard" so an
+        # update keeps the existing dashboard and its URL.
+        self.node.default_child = self.dashboard
         self._widgets(monitor, drift_features)
 
     @staticmethod
@@ -252,7 +255,7 @@ class EndpointAlarms(Construct):
             )
         window = limits.evaluation_minutes * 60
         wait = endpoint.traffic_shift.wait_interval.to_seconds()
-        if endpoint.rollback_alarms == () and wait < window:
+        if wait < window:
             check.fail(
                 "thresholds",
                 Shown(f"evaluation_minutes={limits.evaluation_minutes} ({window} s of data)"),

@@ -11,10 +11,12 @@ from constructs import Construct
 
 from constructs_lib._nag import acknowledge, wildcard_resource
 from constructs_lib._validate import Checks
-from constructs_lib.errors import ConfigurationError
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+_PROVIDER_ARN = re.compile(
+    r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$"
+)
 _REF = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 # IAM role names are at most 64 characters; the longest suffix added is "-deploy".
 _ROLE_PREFIX = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,57}$")
@@ -61,10 +63,10 @@ class GitHubDeployAccess(Construct):
         :param branches: branches whose workflows may deploy. Default `main`.
         :param environments: GitHub environments whose jobs may deploy. Default none.
         :param existing_provider_arn: an account has one GitHub provider; pass its ARN
-            when another stack created it. Default: create it here. (Either this or a
-            new provider, never both.)
-        :param create_provider: default True. False uses the account's existing provider
-            at its fixed ARN (`oidc-provider/token.actions.githubusercontent.com`).
+            when another stack created it, and none is created here. Default none.
+        :param create_provider: without `existing_provider_arn`: True (default) creates
+            the provider here; False uses the account's provider at its fixed ARN
+            (`oidc-provider/token.actions.githubusercontent.com`).
         :param cdk_qualifier: the CDK bootstrap qualifier. Default `hnb659fds`.
         :param max_session: default 1 hour.
         :param role_name_prefix: the roles are named `<prefix>-deploy` and `<prefix>-diff`
@@ -85,14 +87,16 @@ class GitHubDeployAccess(Construct):
             )
         check.text("role_name_prefix", role_name_prefix, _ROLE_PREFIX, _ROLE_PREFIX_RULE)
         check.instance("create_provider", create_provider, bool, "True or False")
+        if existing_provider_arn is not None:
+            check.text(
+                "existing_provider_arn",
+                existing_provider_arn,
+                _PROVIDER_ARN,
+                "the ARN of an IAM OIDC provider for token.actions.githubusercontent.com",
+            )
         check.done()
         stack = Stack.of(self)
-        if existing_provider_arn and create_provider is False:
-            raise ConfigurationError(
-                "GitHubDeployAccess existing_provider_arn: got one with create_provider=False;"
-                " allowed one of the two, not both"
-            )
-        if not create_provider:
+        if not existing_provider_arn and not create_provider:
             existing_provider_arn = stack.format_arn(
                 service="iam",
                 region="",
@@ -122,15 +126,17 @@ class GitHubDeployAccess(Construct):
             )
 
         session = max_session or Duration.hours(1)
-        # The deploy role is the construct's primary resource (`node.default_child`).
         self.deploy_role = iam.Role(
             self,
-            "Resource",
+            "DeployRole",
             assumed_by=github_principal(deploy_subjects),
             role_name=f"{role_name_prefix}-deploy",
             description=f"GitHub Actions deploys of {repository}",
             max_session_duration=session,
         )
+        # The primary resource, for escape hatches (`node.default_child`); its id stays
+        # "DeployRole" so existing stacks keep the role (it has a fixed name).
+        self.node.default_child = self.deploy_role
         bootstrap = [
             stack.format_arn(
                 service="iam",

@@ -258,7 +258,7 @@ class ModelApproval(Construct):
             environment["GITHUB_TOKEN_SECRET_ARN"] = secret.secret_arn
         self.function = lambda_.Function(
             self,
-            "Resource",
+            "Function",
             description=f"Judges and promotes packages of {registry.model_package_group_name}",
             runtime=lambda_.Runtime.PYTHON_3_11,
             handler="approval.handler.lambda_handler",
@@ -289,6 +289,9 @@ class ModelApproval(Construct):
             max_event_age=Duration.hours(6),
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
         )
+        # The primary resource (`node.default_child`); the id stays "Function" so an
+        # update keeps the function.
+        self.node.default_child = self.function
         role = self.function.role
         assert role is not None
         (registry.grant_approve if policy == "auto" else registry.grant_read)(self.function)

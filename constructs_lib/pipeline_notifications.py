@@ -72,7 +72,7 @@ class PipelineNotifications(Construct):
         )
         self.rule = events.Rule(
             self,
-            "Resource",
+            "Rule",
             description=f"{'/'.join(statuses)} executions of pipeline {pipeline.pipeline_name}",
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
@@ -83,7 +83,8 @@ class PipelineNotifications(Construct):
                 },
             ),
         )
-        """The EventBridge rule (`node.default_child`)."""
+        """The EventBridge rule (`node.default_child`; its id stays "Rule")."""
+        self.node.default_child = self.rule
         self.rule.add_target(
             targets.SnsTopic(
                 topic,

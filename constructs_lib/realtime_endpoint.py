@@ -49,7 +49,7 @@ _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9]+$")
 # Instance families with local NVMe instance storage; SageMaker rejects a volume KMS key
 # for them ("d" variants and the GPU/accelerator families that only come with NVMe).
-_NVME_FAMILY = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p4d|p4de|p5|p5e|trn1|inf2)\.")
+_NVME_FAMILY = re.compile(r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g5|g6|g6e|p4d|p4de|p5|p5e|trn1|dl1)\.")
 
 
 def has_nvme_storage(instance_type: str) -> bool:
@@ -308,7 +308,7 @@ class RealtimeEndpoint(_EndpointMetrics, Construct):
     - Updates are blue/green (`traffic_shift`), with auto-rollback on `rollback_alarms`
       (add them with `add_rollback_alarm`; 1 to 10), a termination wait and a timeout.
     - With `autoscaling`, `RetainAllVariantProperties` is on so an update keeps the
-      instance count autoscaling reached, while weights and data capture (from settings)
+      instance count autoscaling reached, while weights and data capture (from the props)
       still apply.
     - `kms_key` encrypts the ML storage volume (the ECR image copy on serverless
       endpoints); NVMe instance types, which SageMaker refuses a key for, fail at synth.
@@ -640,6 +640,11 @@ class RealtimeEndpoint(_EndpointMetrics, Construct):
 
     def add_rollback_alarm(self, alarm: cloudwatch.IAlarm) -> None:
         """Roll an update back when `alarm` fires during it (1 to 10 alarms in all)."""
+        if len(self._rollback_alarms) == 10:
+            raise ConfigurationError(
+                "RealtimeEndpoint rollback_alarms: got an 11th; allowed 1 to 10"
+                " (SageMaker's AutoRollbackConfiguration limit)"
+            )
         self._rollback_alarms.append(alarm)
         self.model.grant_describe_alarms([alarm.alarm_arn])
 
@@ -719,18 +724,17 @@ class _RollbackAlarms:
 
 @jsii.implements(IValidation)
 class _RollbackAlarmCount:
-    """Synth-time check: SageMaker accepts 1 to 10 auto-rollback alarms."""
+    """Synth-time check (alarms are added after construction): a CANARY or LINEAR shift
+    needs at least one rollback alarm, or nothing could roll it back."""
 
     def __init__(self, endpoint: RealtimeEndpoint) -> None:
         self._endpoint = endpoint
 
     def validate(self) -> list[str]:
-        count = len(self._endpoint.rollback_alarms)
-        if count > 10:
-            return [f"RealtimeEndpoint rollback alarms: got {count}; SageMaker allows 1 to 10"]
-        if count == 0 and self._endpoint.traffic_shift.type != "ALL_AT_ONCE":
+        shift = self._endpoint.traffic_shift.type
+        if not self._endpoint.rollback_alarms and shift != "ALL_AT_ONCE":
             return [
-                f"RealtimeEndpoint rollback alarms: {self._endpoint.traffic_shift.type} needs"
-                " at least one (add_rollback_alarm); without one nothing can roll it back"
+                "RealtimeEndpoint rollback_alarms: got none; allowed 1 to 10 with"
+                f" traffic_shift type {shift} (add_rollback_alarm, or EndpointAlarms)"
             ]
         return []

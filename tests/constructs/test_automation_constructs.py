@@ -7,7 +7,7 @@ import json
 import pytest
 from aws_cdk import Duration
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Match, Template
 
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.github_deploy_access import GitHubDeployAccess
@@ -34,7 +34,7 @@ def approval(stack, **kwargs):
 
 def function_policy(stack) -> str:
     policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
-    (policy,) = [p for k, p in policies.items() if k.startswith("ApprovalServiceRole")]
+    (policy,) = [p for k, p in policies.items() if k.startswith("ApprovalFunctionServiceRole")]
     return json.dumps(policy["Properties"]["PolicyDocument"])
 
 
@@ -294,7 +294,7 @@ def test_approval_without_code_anywhere_says_where_it_looked(stack, tmp_path, mo
         ),
         ({"metric": "auc", "minimum": "0.9"}, "MetricThreshold minimum: got a str '0.9'"),
         ({"metric": "auc", "minimum": True}, "MetricThreshold minimum: got a bool True"),
-        ({"metric": "auc", "maximum": float("inf")}, "MetricThreshold maximum: got inf"),
+        ({"metric": "auc", "maximum": float("inf")}, "MetricThreshold maximum: got a float inf; allowed a number"),
         ({"metric": 7, "minimum": 1}, "MetricThreshold metric: got an int 7"),
         ({"metric": " ", "minimum": 1}, "MetricThreshold metric: got ' '"),
     ],
@@ -467,12 +467,9 @@ def test_diff_role_trusts_only_pull_requests(stack):
             "GitHubDeployAccess role_name_prefix: got 'x{58}'; allowed 1-57",
         ),
         (
-            {
-                "repository": "o/r",
-                "existing_provider_arn": "arn:aws:iam::1:oidc-provider/x",
-                "create_provider": False,
-            },
-            "GitHubDeployAccess existing_provider_arn: .* not both",
+            {"repository": "o/r", "existing_provider_arn": "arn:aws:iam::1:oidc-provider/x"},
+            "GitHubDeployAccess existing_provider_arn: got 'arn:aws:iam::1:oidc-provider/x';"
+            " allowed the ARN of an IAM OIDC provider",
         ),
     ],
 )
@@ -484,3 +481,33 @@ def test_github_errors_name_the_setting(stack, kwargs, message):
 def test_github_deploy_role_is_the_default_child(stack):
     access = GitHubDeployAccess(stack, "GitHub", repository="o/r")
     assert access.node.default_child is access.deploy_role
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "provider"),
+    [
+        (
+            {
+                "existing_provider_arn": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
+            },
+            "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com",
+        ),
+        (
+            {"create_provider": False},
+            "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com",
+        ),
+    ],
+)
+def test_github_uses_an_existing_provider_without_creating_one(stack, kwargs, provider):
+    GitHubDeployAccess(stack, "GitHub", repository="o/r", **kwargs)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::IAM::OIDCProvider", 0)
+    template.resource_count_is("Custom::AWSCDKOpenIdConnectProvider", 0)
+    template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [Match.object_like({"Principal": {"Federated": provider}})]
+            }
+        },
+    )

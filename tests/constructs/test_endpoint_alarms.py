@@ -157,6 +157,25 @@ def test_baking_period_shorter_than_alarm_window_is_refused(stack):
         EndpointAlarms(stack, "Alarms", endpoint=ep, topic_key=key)
 
 
+def test_baking_period_is_checked_even_when_the_endpoint_has_rollback_alarms(stack):
+    """An alarm added first (or a second EndpointAlarms) does not skip the check."""
+    from aws_cdk import Duration
+    from aws_cdk import aws_cloudwatch as cloudwatch
+    from aws_cdk import aws_kms as kms
+
+    ep = endpoint(stack, traffic_shift=TrafficShift(wait_interval=Duration.seconds(60)))
+    ep.add_rollback_alarm(
+        cloudwatch.Alarm(
+            stack, "Own", metric=ep.metric_invocations(), threshold=1, evaluation_periods=1
+        )
+    )
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    with pytest.raises(
+        ConfigurationError, match="EndpointAlarms thresholds: got evaluation_minutes"
+    ):
+        EndpointAlarms(stack, "Alarms", endpoint=ep, topic_key=key)
+
+
 def test_cloudwatch_alarms_may_publish_to_the_topic(stack):
     alarms(stack)
     t = Template.from_stack(stack)
