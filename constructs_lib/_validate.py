@@ -36,9 +36,11 @@ class Shown(str):
     """Text to show as it is after `got` (e.g. `a str '5'`, `7200 s`)."""
 
 
-def _typed(value: Any) -> Shown:
+def typed(value: Any, *, with_value: bool = True) -> Shown:
+    """`a str 'x'`, `an int 7`: how a value of the wrong type is shown after `got`."""
     kind = _kind(value)
-    return Shown(f"{'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind} {value!r}")
+    article = "an" if kind[0] in "aeiouAEIOU" else "a"
+    return Shown(f"{article} {kind}" + (f" {value!r}" if with_value else ""))
 
 
 def _is_token_number(value: Any) -> bool:
@@ -86,7 +88,7 @@ class Checks:
         if _is_token_number(value):
             return True
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(prop, _typed(value), allowed)
+            self.fail(prop, typed(value), allowed)
             return False
         if value < low or (high is not None and value > high):
             self.fail(prop, Shown(f"{value}{unit}"), allowed)
@@ -113,7 +115,7 @@ class Checks:
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            self.fail(prop, _typed(value), allowed)
+            self.fail(prop, typed(value), allowed)
             return False
         too_low = low is not None and (value <= low if low_open else value < low)
         if too_low or (high is not None and value > high):
@@ -126,7 +128,7 @@ class Checks:
     ) -> bool:
         """A str (matching `pattern` in full, when given)."""
         if not isinstance(value, str):
-            self.fail(prop, _typed(value), allowed or "a string")
+            self.fail(prop, typed(value), allowed or "a string")
             return False
         if Token.is_unresolved(value) or pattern is None or pattern.fullmatch(value):
             return True
@@ -144,7 +146,15 @@ class Checks:
         """An instance of `types` (`allowed` names them for the user)."""
         if isinstance(value, types):
             return True
-        self.fail(prop, _typed(value), allowed)
+        self.fail(prop, typed(value), allowed)
+        return False
+
+    def has(self, prop: str, value: Any, attribute: str, allowed: str) -> bool:
+        """Duck-typed check for a jsii interface (`IBucket`, `IKey`, `ITopic`), which
+        `isinstance` cannot test: `value` must have `attribute`."""
+        if hasattr(value, attribute):
+            return True
+        self.fail(prop, typed(value), allowed)
         return False
 
     def duration(
@@ -155,7 +165,7 @@ class Checks:
             f" to {_shown(float(high_seconds))} s" if high_seconds is not None else ""
         )
         if not isinstance(value, Duration):
-            self.fail(prop, _typed(value), allowed)
+            self.fail(prop, typed(value), allowed)
             return False
         if value.is_unresolved():
             return True
@@ -168,7 +178,7 @@ class Checks:
     def strings(self, prop: str, value: Any, pattern: re.Pattern[str], allowed: str) -> bool:
         """A list or tuple of str, each matching `pattern` (not a bare str)."""
         if isinstance(value, str) or not isinstance(value, Iterable):
-            self.fail(prop, _typed(value), f"a list of {allowed}")
+            self.fail(prop, typed(value), f"a list of {allowed}")
             return False
         bad = [
             v

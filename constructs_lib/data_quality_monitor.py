@@ -40,7 +40,7 @@ from constructs_lib._nag import (
 from constructs_lib._validate import Checks, Shown
 from constructs_lib.images import model_monitor_image
 from constructs_lib.realtime_endpoint import _INSTANCE_TYPE, DataCapture, RealtimeEndpoint
-from constructs_lib.registered_model import _PACKAGE_ARN, has_attribute
+from constructs_lib.registered_model import _PACKAGE_ARN
 
 METRIC_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 BASELINE_FIELDS = {
@@ -324,7 +324,7 @@ class DataQualityMonitor(Construct):
             "arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>",
         )
         for bucket in ("baseline_bucket", "output_bucket"):
-            has_attribute(check, bucket, props[bucket], "bucket_name", "an s3.IBucket")
+            check.has(bucket, props[bucket], "bucket_name", "an s3.IBucket")
         check.key_prefix("baseline_prefix", props["baseline_prefix"])
         check.key_prefix("output_prefix", props["output_prefix"])
         schedule = props["schedule_expression"]
@@ -342,7 +342,7 @@ class DataQualityMonitor(Construct):
             "max_runtime", max_runtime, 1, min(period or MAX_RUNTIME_SECONDS, MAX_RUNTIME_SECONDS)
         )
         if props["kms_key"] is not None:
-            has_attribute(check, "kms_key", props["kms_key"], "key_arn", "a kms.IKey or None")
+            check.has("kms_key", props["kms_key"], "key_arn", "a kms.IKey or None")
         if props["image_uri"] is not None:
             check.text("image_uri", props["image_uri"])
         check.done()

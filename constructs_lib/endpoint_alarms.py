@@ -20,7 +20,6 @@ from constructs_lib._validate import Checks, Shown
 from constructs_lib.data_quality_monitor import _FEATURE, DataQualityMonitor
 from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.realtime_endpoint import RealtimeEndpoint
-from constructs_lib.registered_model import has_attribute
 
 DEFAULT_CPU_UTILIZATION_PERCENT = 80
 """CPU alarm threshold of instance endpoints when `cpu_utilization_percent` is None."""
@@ -202,7 +201,7 @@ class EndpointAlarms(Construct):
     ) -> None:
         check = Checks("EndpointAlarms")
         endpoint_ok = check.instance("endpoint", endpoint, RealtimeEndpoint, "a RealtimeEndpoint")
-        has_attribute(check, "topic_key", topic_key, "key_arn", "a kms.IKey")
+        check.has("topic_key", topic_key, "key_arn", "a kms.IKey")
         limits_ok = check.instance(
             "thresholds", limits, AlarmThresholds, "an AlarmThresholds or None"
         )

@@ -17,13 +17,14 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from constructs_lib._nag import READ_GRANT_FINDINGS, Finding, acknowledge, wildcard_resource
 from constructs_lib._queues import dead_letter_queue
-from constructs_lib._validate import Checks, Shown
+from constructs_lib._validate import Checks, Shown, typed
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.metrics import (
     DIRECTIONS,
@@ -102,7 +103,7 @@ class ModelApproval(Construct):
         construct_id: str,
         *,
         registry: IModelPackageGroup,
-        artifacts: ArtifactStore,
+        artifacts: ArtifactStore | s3.IBucket,
         evaluation_prefix: str,
         topic: sns.ITopic,
         key: kms.IKey,
@@ -125,7 +126,8 @@ class ModelApproval(Construct):
 
         :param registry: the model package group whose packages are judged (a
             `ModelRegistry` or `ModelRegistry.from_model_package_group_name`). Required.
-        :param artifacts: the store holding the evaluation reports. Required.
+        :param artifacts: the store (or any bucket) holding the evaluation reports.
+            Required.
         :param evaluation_prefix: key prefix (a folder, ending with '/') of the evaluation
             reports in `artifacts`; the function reads nothing else there. Required.
         :param topic: where summaries, rejections and promotion instructions go. Required.
@@ -171,10 +173,11 @@ class ModelApproval(Construct):
             IModelPackageGroup,
             "an IModelPackageGroup (ModelRegistry, or ModelRegistry.from_model_package_group_name)",
         )
-        check.instance("artifacts", artifacts, ArtifactStore, "an ArtifactStore")
+        bucket = artifacts.bucket if isinstance(artifacts, ArtifactStore) else artifacts
+        check.has("artifacts", bucket, "bucket_name", "an ArtifactStore or an s3.IBucket")
         check.key_prefix("evaluation_prefix", evaluation_prefix)
-        _has(check, "topic", topic, "topic_arn", "an sns.ITopic")
-        _has(check, "key", key, "key_arn", "a kms.IKey")
+        check.has("topic", topic, "topic_arn", "an sns.ITopic")
+        check.has("key", key, "key_arn", "a kms.IKey")
         check.one_of("policy", policy, ["manual", "auto"])
         direction = _check_metrics(
             check,
@@ -296,13 +299,13 @@ class ModelApproval(Construct):
         assert role is not None
         (registry.grant_approve if policy == "auto" else registry.grant_read)(self.function)
         reports = f"{evaluation_prefix}*"
-        artifacts.grant_read(self.function, reports)
+        bucket.grant_read(self.function, reports)
         topic.grant_publish(self.function)
         self.dead_letter_queue.grant_send_messages(self.function)
         findings: dict[str | Finding, str] = {k: v for k, v in READ_GRANT_FINDINGS.items()}
         findings.update(
             {
-                wildcard_resource(self, artifacts.bucket.arn_for_objects(reports)): "Evaluation"
+                wildcard_resource(self, bucket.arn_for_objects(reports)): "Evaluation"
                 " reports are written per pipeline execution under the pipeline's prefix.",
                 "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": "Publishing to the encrypted"
                 " topic and queue needs data keys of their one key.",
@@ -360,19 +363,6 @@ class ModelApproval(Construct):
         self.dead_letter_alarm.add_alarm_action(actions.SnsAction(topic))
 
 
-def _a(value: Any, shown: bool = True) -> Shown:
-    """`a str 'x'`, `an int 7` (the value's type, for a value of the wrong type)."""
-    kind = type(value).__name__
-    article = "an" if kind[0] in "aeiouAEIOU" else "a"
-    return Shown(f"{article} {kind}" + (f" {value!r}" if shown else ""))
-
-
-def _has(check: Checks, prop: str, value: Any, attribute: str, allowed: str) -> None:
-    """jsii interfaces (ITopic, IKey) cannot be isinstance-checked: look for a member."""
-    if not hasattr(value, attribute):
-        check.fail(prop, _a(value), allowed)
-
-
 def _code_path(check: Checks, code_path: Path | str | None) -> Path | None:
     if code_path is None:
         found = default_code_path()
@@ -386,7 +376,7 @@ def _code_path(check: Checks, code_path: Path | str | None) -> Path | None:
             )
         return found
     if not isinstance(code_path, str | Path):
-        check.fail("code_path", _a(code_path, shown=False), "a Path")
+        check.fail("code_path", typed(code_path, with_value=False), "a Path")
         return None
     folder = Path(code_path)
     if not folder.joinpath("approval", "handler.py").is_file():
@@ -407,7 +397,7 @@ def _check_metrics(
     example = "a list of MetricThreshold, e.g. [MetricThreshold(metric='accuracy', minimum=0.9)]"
     valid: list[MetricThreshold] = []
     if isinstance(thresholds, str | Mapping) or not isinstance(thresholds, Sequence):
-        check.fail("thresholds", _a(thresholds), example)
+        check.fail("thresholds", typed(thresholds), example)
     elif not thresholds:
         check.fail("thresholds", Shown("none"), f"at least one: {example}")
     else:

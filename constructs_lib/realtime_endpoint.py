@@ -35,7 +35,7 @@ from constructs import Construct, IValidation
 from constructs_lib._nag import acknowledge, wildcard_resource
 from constructs_lib._validate import Checks, Shown
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.registered_model import IModel, has_attribute
+from constructs_lib.registered_model import IModel
 
 VARIANT_NAME = "AllTraffic"
 INVOKE_ACTIONS = (
@@ -199,11 +199,11 @@ class DataCapture:
 
     def __post_init__(self) -> None:
         check = Checks("DataCapture")
-        has_attribute(check, "bucket", self.bucket, "bucket_name", "an s3.IBucket")
+        check.has("bucket", self.bucket, "bucket_name", "an s3.IBucket")
         check.key_prefix("prefix", self.prefix)
         check.integer("sampling_percentage", self.sampling_percentage, 0, 100, "%")
         if self.kms_key is not None:
-            has_attribute(check, "kms_key", self.kms_key, "key_arn", "a kms.IKey or None")
+            check.has("kms_key", self.kms_key, "key_arn", "a kms.IKey or None")
         check.done()
 
     @property
@@ -445,7 +445,7 @@ class RealtimeEndpoint(_EndpointMetrics, Construct):
                 _ENDPOINT_NAME,
                 "1-63 letters, digits and single hyphens",
             )
-        has_attribute(check, "model", model, "model_name", "an IModel such as a RegisteredModel")
+        check.has("model", model, "model_name", "an IModel such as a RegisteredModel")
         check.instance(
             "variant",
             variant,
@@ -458,7 +458,7 @@ class RealtimeEndpoint(_EndpointMetrics, Construct):
         if data_capture is not None:
             check.instance("data_capture", data_capture, DataCapture, "a DataCapture or None")
         if kms_key is not None:
-            has_attribute(check, "kms_key", kms_key, "key_arn", "a kms.IKey or None")
+            check.has("kms_key", kms_key, "key_arn", "a kms.IKey or None")
         check.done()
         if isinstance(variant, ServerlessVariant):
             RealtimeEndpoint._check_serverless(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -20,7 +20,7 @@ from constructs_lib._nag import (
     imported_key_findings,
     wildcard_resource,
 )
-from constructs_lib._validate import Checks, _typed
+from constructs_lib._validate import Checks
 
 _PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-z0-9-]+/[1-9]\d*$"
@@ -31,15 +31,6 @@ _ECR_REPOSITORY_ARN = re.compile(r"^arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:reposit
 # the formats CloudFormation validates (AWS::EC2::Subnet.Id, AWS::EC2::SecurityGroup.Id).
 _SUBNET_ID = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
 _SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
-
-
-def has_attribute(check: Checks, prop: str, value: Any, attribute: str, allowed: str) -> bool:
-    """Duck-typed check for a jsii interface (`IBucket`, `IKey`, `IRole`), which
-    `isinstance` cannot test: `value` must have `attribute`."""
-    if hasattr(value, attribute):
-        return True
-    check.fail(prop, _typed(value), allowed)
-    return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,7 +129,7 @@ class RegisteredModel(Construct):
             _PACKAGE_ARN,
             "arn:<partition>:sagemaker:<region>:<account>:model-package/<group>/<version>",
         )
-        has_attribute(check, "artifact_bucket", artifact_bucket, "bucket_name", "an s3.IBucket")
+        check.has("artifact_bucket", artifact_bucket, "bucket_name", "an s3.IBucket")
         check.key_prefix("artifact_prefix", artifact_prefix)
         check.strings(
             "image_repository_arns",

@@ -294,7 +294,10 @@ def test_approval_without_code_anywhere_says_where_it_looked(stack, tmp_path, mo
         ),
         ({"metric": "auc", "minimum": "0.9"}, "MetricThreshold minimum: got a str '0.9'"),
         ({"metric": "auc", "minimum": True}, "MetricThreshold minimum: got a bool True"),
-        ({"metric": "auc", "maximum": float("inf")}, "MetricThreshold maximum: got a float inf; allowed a number"),
+        (
+            {"metric": "auc", "maximum": float("inf")},
+            "MetricThreshold maximum: got a float inf; allowed a number",
+        ),
         ({"metric": 7, "minimum": 1}, "MetricThreshold metric: got an int 7"),
         ({"metric": " ", "minimum": 1}, "MetricThreshold metric: got ' '"),
     ],
@@ -511,3 +514,16 @@ def test_github_uses_an_existing_provider_without_creating_one(stack, kwargs, pr
             }
         },
     )
+
+
+def test_approval_reads_reports_from_any_bucket(stack):
+    """An existing bucket (not an ArtifactStore) holds the reports: read on the prefix only."""
+    from aws_cdk import aws_s3 as s3
+
+    bucket = s3.Bucket.from_bucket_name(stack, "Reports", "team-reports")
+    approval(stack, artifacts=bucket, evaluation_prefix="models/churn/")
+    statements = json.loads(function_policy(stack))["Statement"]
+    reads = [s for s in statements if "s3:GetObject*" in s["Action"]]
+    assert [r["Resource"] for r in reads] == [
+        ["arn:aws:s3:::team-reports", "arn:aws:s3:::team-reports/models/churn/*"]
+    ]
