@@ -10,9 +10,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
+from constructs_lib import (
+    ArtifactStore,
+    DataCapture,
+    DataQualityMonitor,
+    InstanceVariant,
+    ModelRegistry,
+    RealtimeEndpoint,
+    RegisteredModel,
+)
 from constructs_lib._nag import _spell
-from constructs_lib.artifact_store import ArtifactStore
-from constructs_lib.registered_model import RegisteredModel
 from tests.conftest import ACCOUNT, REGION, cdk_context
 
 PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn/7"
@@ -72,6 +79,54 @@ def test_bucket_imported_by_name_with_a_foreign_key(tmp_path):
             ),
         )
         model(stack, bucket)
+
+    synth_with_nag(tmp_path, build)
+
+
+def serve(stack: Stack, build_bucket: s3.IBucket) -> None:
+    """Everything a deploy stack builds on the build account's bucket: a model, an
+    endpoint that captures data, a data-quality monitor and a registry read grant."""
+    store = ArtifactStore(stack, "Store")
+    served = model(stack, build_bucket)
+    endpoint = RealtimeEndpoint(
+        stack,
+        "Endpoint",
+        endpoint_name="churn",
+        model=served,
+        variant=InstanceVariant(instance_type="ml.m5.large"),
+        data_capture=DataCapture(bucket=store.bucket, prefix="capture/", kms_key=store.key),
+        kms_key=store.key,
+    )
+    DataQualityMonitor(
+        stack,
+        "Monitor",
+        endpoint=endpoint,
+        model_package_arn=PACKAGE,
+        baseline_bucket=build_bucket,
+        baseline_prefix="pipelines/churn/",
+        output_bucket=store.bucket,
+        output_prefix="monitoring/",
+        kms_key=store.key,
+    )
+    registry = ModelRegistry.from_model_package_group_name(stack, "Group", "churn")
+    registry.grant_read(served.role)
+
+
+def test_serving_on_a_bucket_from_another_stack(tmp_path):
+    """The issue's leak: RegisteredModel and DataQualityMonitor roles reading a build
+    bucket passed from another stack."""
+
+    def build(app, env):  # type: ignore[no-untyped-def]
+        store = ArtifactStore(Stack(app, "Build", env=env), "Store")
+        serve(Stack(app, "Serve", env=env), store.bucket)
+
+    synth_with_nag(tmp_path, build)
+
+
+def test_serving_on_a_bucket_imported_by_name(tmp_path):
+    def build(app, env):  # type: ignore[no-untyped-def]
+        stack = Stack(app, "Serve", env=env)
+        serve(stack, s3.Bucket.from_bucket_name(stack, "Build", "mlops-artifacts-1"))
 
     synth_with_nag(tmp_path, build)
 
