@@ -120,10 +120,14 @@ class ServeStack(Stack):
         super().__init__(scope, construct_id, env=ENV)
         store = ArtifactStore(self, "Artifacts", removal_policy=RemovalPolicy.DESTROY)
         prod = env_name == "prod"
+        # The registry as another account would name it: no lookup, no cross-stack export.
+        registry = ModelRegistry.from_model_package_group_name(
+            self, "Registry", GROUP, account=ENV.account, region=ENV.region
+        )
         model = RegisteredModel(
             self,
             "Model",
-            model_package_arn=build.registry.package_arn(PINNED[env_name]),
+            model_package_arn=registry.package_arn(PINNED[env_name]),
             artifact_bucket=build.store.bucket,
             artifact_prefix=f"pipelines/{PIPELINE_NAME}/",
             image_repository_arns=build.pipeline.image_repository_arns("RegisterModel"),
