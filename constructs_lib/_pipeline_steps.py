@@ -1,14 +1,15 @@
 """What a pipeline definition's steps need from their execution role (pure, no CDK).
 
-`analyze(definition)` walks every step (condition branches included, at any depth) and
-returns the AWS resources each step type acts on, every IAM role ARN and every S3 URI the
-definition names, each with its JSON path. Values that are pipeline expressions count
-through their literal parts: a `Std:Join` by its text up to the first non-literal value,
-a `Get: Parameters.X` by the parameter's default value.
+`analyze(definition)` walks every step (condition and ForEach bodies included, at any
+depth) and returns the AWS resources each step type acts on, every IAM role, S3 URI,
+queue and container image the definition names, each with its JSON path. Values that
+are pipeline expressions count through their literal parts: a `Std:Join` by its text up
+to the first non-literal value, a `Get: Parameters.X` by the parameter's default value.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,7 +36,29 @@ NO_PERMISSION_STEPS = ("Condition", "Fail")
 
 SUPPORTED_STEPS = (*JOB_STEPS, *OTHER_STEPS, *NO_PERMISSION_STEPS)
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+_FUNCTION_ARN = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,140}(:[A-Za-z0-9$_-]{1,128})?$"
+)
+_ECR_IMAGE = re.compile(
+    r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+?)(?=[:@\"])"
+)
+_ECR_REPOSITORY = re.compile(r"\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+?)(?:[:@]|$)")
+IMAGE_KEYS = ("ImageUri", "TrainingImage", "Image", "RuleEvaluatorImage")
+"""Keys whose value is a container image URI (AppSpecification, AlgorithmSpecification,
+containers, Debugger and Profiler rules)."""
+VPC_PERMISSIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+)
+"""What SageMaker documents an execution role needs for jobs and models in a VPC."""
+_NESTED_STEPS = {"Condition": ("IfSteps", "ElseSteps"), "ForEach": ("ForEachBody",)}
 _QUEUE_URL = re.compile(
     r"^https://(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?/(\d{12})/([^/]+)$"
 )
@@ -65,8 +88,31 @@ class Reference:
 
     @property
     def is_output(self) -> bool:
-        """Whether the value names where a job writes (an output location)."""
-        return "Output" in self.path
+        """Whether the value names where a job writes (an output or checkpoint location)."""
+        return "Output" in self.path or "Checkpoint" in self.path
+
+
+@dataclass(frozen=True)
+class QueueReference:
+    """A Callback step's queue: its URL text and, for a literal URL, (region, account, name)."""
+
+    step: str
+    path: str
+    url: str
+    address: tuple[str, str, str] | None
+
+
+@dataclass(frozen=True)
+class ImageReference:
+    """A container image URI that is not a literal ECR URI (a token, or known only in part)."""
+
+    step: str
+    step_type: str
+    path: str
+    text: str
+    """The literal text (CDK token text included) the URI starts with."""
+    repository_name: str | None
+    """The repository name the URI's literal end gives, if any."""
 
 
 @dataclass
@@ -81,20 +127,24 @@ class StepNeeds:
     """Groups RegisterModel steps register into (ModelPackageGroupName)."""
     functions: set[str] = field(default_factory=set)
     """Lambda steps' FunctionArn."""
-    queues: set[tuple[str, str, str]] = field(default_factory=set)
-    """Callback steps' queues as (region, account, name), or ("", "", url) for a token URL."""
+    queues: list[QueueReference] = field(default_factory=list)
+    """Callback steps' queues."""
     emr_clusters: set[str] = field(default_factory=set)
     """EMR steps' ClusterId."""
     emr_serverless_applications: set[str] = field(default_factory=set)
     """EMRServerless steps' ApplicationId."""
     roles: list[Reference] = field(default_factory=list)
-    """Every role ARN other than `placeholders.ROLE_ARN`."""
+    """Every role other than `placeholders.ROLE_ARN`: text with `:iam::` and `:role/`, or
+    any value under a `*RoleArn` key."""
     s3: list[Reference] = field(default_factory=list)
     """Every S3 URI other than step-source placeholders."""
+    images: list[ImageReference] = field(default_factory=list)
+    """Every image URI that is not a literal ECR URI."""
 
 
 def all_steps(steps: Any, path: str = "Steps") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every step with its JSON path, including those nested in condition branches."""
+    """Every step with its JSON path, including those nested in condition branches and
+    ForEach bodies."""
     if not isinstance(steps, list):
         return
     for index, step in enumerate(steps):
@@ -103,24 +153,29 @@ def all_steps(steps: Any, path: str = "Steps") -> Iterator[tuple[str, dict[str, 
         here = f"{path}[{index}]"
         yield here, step
         args = step.get("Arguments")
-        if step.get("Type") == "Condition" and isinstance(args, dict):
-            for branch in ("IfSteps", "ElseSteps"):
+        kind = step.get("Type")
+        if isinstance(args, dict) and isinstance(kind, str):
+            for branch in _NESTED_STEPS.get(kind, ()):
                 yield from all_steps(args.get(branch), f"{here}.Arguments.{branch}")
 
 
 def analyze(definition: Mapping[str, Any]) -> StepNeeds:
     """What the definition's steps need; raises `DefinitionStepError` for a step it cannot cover."""
-    defaults = {
-        p.get("Name"): p.get("DefaultValue")
-        for p in definition.get("Parameters", []) or []
-        if isinstance(p, dict)
-    }
+    defaults = parameter_defaults(definition)
     needs = StepNeeds()
     for path, step in all_steps(definition.get("Steps")):
         name, kind = str(step.get("Name")), str(step.get("Type"))
         args = step.get("Arguments")
         args = args if isinstance(args, dict) else {}
         where = f"step {name!r} ({kind}) at {path}"
+        vpc = next((p for p, _v in _keyed(args, f"{path}.Arguments", "VpcConfig")), None)
+        if vpc is not None:
+            raise DefinitionStepError(
+                f"{where}: VpcConfig at {vpc}",
+                "steps without VpcConfig, whose role is derived here; for jobs or models in a"
+                " VPC pass role= an execution role that also has the network-interface"
+                f" permissions SageMaker documents ({', '.join(VPC_PERMISSIONS)})",
+            )
         if kind in JOB_STEPS:
             needs.jobs.setdefault(JOB_STEPS[kind], set()).add(kind)
         elif kind == "Model":
@@ -135,13 +190,17 @@ def analyze(definition: Mapping[str, Any]) -> StepNeeds:
             needs.model_package_groups.add(group.rsplit("/", 1)[-1])
         elif kind == "Lambda":
             function = step.get("FunctionArn")
-            if not isinstance(function, str):
+            if not isinstance(function, str) or not (
+                _TOKEN in function or _FUNCTION_ARN.match(function)
+            ):
                 raise DefinitionStepError(
-                    f"{where}: FunctionArn {function!r}", "a Lambda function ARN"
+                    f"{where}: FunctionArn {function!r}",
+                    "a Lambda function ARN (arn:<partition>:lambda:<region>:<account>:function:"
+                    "<name>[:<version or alias>]) or a CDK token such as function.function_arn",
                 )
             needs.functions.add(function)
         elif kind == "Callback":
-            needs.queues.add(_queue(step.get("SqsQueueUrl"), where))
+            needs.queues.append(_queue(step.get("SqsQueueUrl"), name, f"{path}.SqsQueueUrl", where))
         elif kind == "EMR":
             if "ClusterConfig" in args or not isinstance(args.get("ClusterId"), str):
                 raise DefinitionStepError(
@@ -169,18 +228,84 @@ def analyze(definition: Mapping[str, Any]) -> StepNeeds:
     return needs
 
 
+def parameter_defaults(definition: Mapping[str, Any]) -> dict[Any, Any]:
+    """Pipeline parameter name -> default value."""
+    return {
+        p.get("Name"): p.get("DefaultValue")
+        for p in definition.get("Parameters", []) or []
+        if isinstance(p, dict)
+    }
+
+
 def _references(
     needs: StepNeeds, name: str, kind: str, step: Any, path: str, defaults: Mapping[Any, Any]
 ) -> None:
-    """Record every role ARN and S3 URI in `step` (nested steps are visited on their own)."""
+    """Record every role, S3 URI and non-literal image in `step` (nested steps are visited
+    on their own)."""
     for where, value in _values(step, path):
         text, complete = literal_prefix(value, defaults)
-        key = where.rsplit(".", 1)[-1]
-        if _ROLE_ARN.match(text) or (text.startswith(_TOKEN) and key.endswith("RoleArn")):
-            if text != placeholders.ROLE_ARN:
+        key = _key_of(where)
+        if key.lower().endswith("rolearn") or (":iam::" in text and ":role/" in text):
+            if not (complete and text == placeholders.ROLE_ARN):
                 needs.roles.append(Reference(name, kind, where, text, complete))
         elif text.startswith("s3://") and not placeholders.STEP_SOURCE_PATTERN.match(text):
             needs.s3.append(Reference(name, kind, where, text, complete))
+        elif key in IMAGE_KEYS and (not complete or _TOKEN in text):
+            needs.images.append(
+                ImageReference(name, kind, where, text, _repository_name(value, defaults))
+            )
+
+
+def image_references(
+    definition: Mapping[str, Any], step_type: str | None = None
+) -> list[ImageReference]:
+    """Image URIs that are not literal ECR URIs (of steps of `step_type`, when given)."""
+    defaults = parameter_defaults(definition)
+    found = []
+    for path, step in all_steps(definition.get("Steps")):
+        kind = str(step.get("Type"))
+        if step_type not in (None, kind):
+            continue
+        for where, value in _values(step, path):
+            text, complete = literal_prefix(value, defaults)
+            if _key_of(where) in IMAGE_KEYS and (not complete or _TOKEN in text):
+                found.append(
+                    ImageReference(
+                        str(step.get("Name")), kind, where, text, _repository_name(value, defaults)
+                    )
+                )
+    return found
+
+
+def literal_ecr_repositories(
+    definition: Mapping[str, Any], step_type: str | None = None
+) -> list[tuple[str, str, str]]:
+    """(account, region, repository) of every literal ECR image URI in the steps (of
+    `step_type`, when given), sorted."""
+    steps = [
+        s for _p, s in all_steps(definition.get("Steps")) if step_type in (None, s.get("Type"))
+    ]
+    return sorted(set(_ECR_IMAGE.findall(json.dumps(steps))))
+
+
+def _key_of(path: str) -> str:
+    """The last key of a JSON path (`A.B[2]` -> `B`)."""
+    return re.sub(r"(\[\d+\])+$", "", path.rsplit(".", 1)[-1])
+
+
+def _keyed(value: Any, path: str, key: str) -> Iterator[tuple[str, Any]]:
+    """Every value under `key` at any depth of `value` (nested steps left out)."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if name in ("IfSteps", "ElseSteps", "ForEachBody"):
+                continue
+            here = f"{path}.{name}"
+            if name == key:
+                yield here, item
+            yield from _keyed(item, here, key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _keyed(item, f"{path}[{index}]", key)
 
 
 def _values(value: Any, path: str) -> Iterator[tuple[str, Any]]:
@@ -189,7 +314,7 @@ def _values(value: Any, path: str) -> Iterator[tuple[str, Any]]:
         yield path, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            if key in ("IfSteps", "ElseSteps"):
+            if key in ("IfSteps", "ElseSteps", "ForEachBody"):
                 continue
             yield from _values(item, f"{path}.{key}")
     elif isinstance(value, list):
@@ -228,14 +353,35 @@ def literal_prefix(value: Any, defaults: Mapping[Any, Any]) -> tuple[str, bool]:
     return "", False
 
 
+def _literal_suffix(value: Any, defaults: Mapping[Any, Any]) -> str:
+    """The text `value` ends with at synth time (a `Std:Join`'s trailing literal values)."""
+    if not (isinstance(value, dict) and isinstance(value.get("Std:Join"), dict)):
+        text, complete = literal_prefix(value, defaults)
+        return text if complete else ""
+    join = value["Std:Join"]
+    separator = join.get("On", "")
+    parts: list[str] = []
+    for item in reversed(join.get("Values", []) or []):
+        text, complete = literal_prefix(item, defaults)
+        if not complete:
+            return separator + separator.join(reversed(parts)) if parts else ""
+        parts.append(text)
+    return separator.join(reversed(parts))
+
+
+def _repository_name(value: Any, defaults: Mapping[Any, Any]) -> str | None:
+    match = _ECR_REPOSITORY.search(_literal_suffix(value, defaults))
+    return match.group(1) if match else None
+
+
 def _literal_value(value: Any, defaults: Mapping[Any, Any]) -> str | None:
     text, complete = literal_prefix(value, defaults)
     return text if complete and text else None
 
 
-def _queue(url: Any, where: str) -> tuple[str, str, str]:
+def _queue(url: Any, step: str, path: str, where: str) -> QueueReference:
     if isinstance(url, str) and _TOKEN in url:
-        return ("", "", url)
+        return QueueReference(step, path, url, None)
     match = _QUEUE_URL.match(url) if isinstance(url, str) else None
     if not match:
         raise DefinitionStepError(
@@ -243,4 +389,40 @@ def _queue(url: Any, where: str) -> tuple[str, str, str]:
             "an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>) or a CDK"
             " token such as queue.queue_url",
         )
-    return (match.group(1) or match.group(2), match.group(3), match.group(4))
+    address = (match.group(1) or match.group(2), match.group(3), match.group(4))
+    return QueueReference(step, path, str(url), address)
+
+
+def split_s3(ref: Reference) -> tuple[str | None, str | None]:
+    """(bucket, key prefix) of an `s3://` reference; None where synth cannot know it."""
+    rest = ref.text[len("s3://") :]
+    if "/" not in rest:
+        return (rest, "") if ref.complete and rest else (None, None)
+    bucket, key = rest.split("/", 1)
+    return bucket, key
+
+
+def may_be_under(key: str | None, prefix: str, complete: bool) -> bool:
+    """Whether `key` (or, if incomplete, some key starting with it) is under `prefix`."""
+    if key is None:
+        return True
+    if key.startswith(prefix):
+        return True
+    # `s3://bucket/pipelines/p` names the folder too; an incomplete key may continue into it.
+    return prefix.startswith(key) and (not complete or prefix[len(key) :] == "/")
+
+
+def spell(value: Any) -> str:
+    """A resolved CloudFormation value as one comparable text (`Ref`s as `<Name>`), so two
+    spellings of one value (`Fn::Sub` and `Fn::Join`) compare equal."""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict) and len(value) == 1:
+        if isinstance(value.get("Fn::Join"), list):
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(spell(p) for p in parts)
+        if isinstance(value.get("Fn::Sub"), str):
+            return spell(value["Fn::Sub"])
+        if "Ref" in value:
+            return f"<{value['Ref']}>"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -12,14 +12,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
-from aws_cdk import ArnFormat, Duration, Fn, Resource, Stack, Token
+from aws_cdk import ArnFormat, Duration, Resource, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3_deployment
 from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from constructs_lib import placeholders
@@ -28,10 +30,17 @@ from constructs_lib._nag import Finding, acknowledge, granted_wildcards, wildcar
 from constructs_lib._pipeline_steps import (
     JOB_STEPS,
     DefinitionStepError,
+    ImageReference,
+    QueueReference,
     Reference,
     StepNeeds,
     all_steps,
     analyze,
+    image_references,
+    literal_ecr_repositories,
+    may_be_under,
+    spell,
+    split_s3,
 )
 from constructs_lib._validate import Checks, Shown
 
@@ -41,10 +50,9 @@ DEFAULT_INLINE_LIMIT = 100_000
 MAX_DEFINITION_CHARS = 1_048_576
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
 _NAME_ALLOWED = "1-256 letters, digits and single hyphens, starting with a letter or digit"
-_ECR_IMAGE = re.compile(
-    r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+?)(?=[:@\"])"
+_CODE_EXCLUDED_DIRS = frozenset(
+    {".git", ".venv", "node_modules", ".mypy_cache", ".ruff_cache", ".pytest_cache", "__pycache__"}
 )
-_CODE_EXCLUDED_DIRS = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 # SageMaker job actions, by the IAM resource type of the job a step starts. Pipelines
@@ -57,6 +65,7 @@ _JOB_ACTIONS: dict[str, tuple[str, ...]] = {
         "CreateHyperParameterTuningJob",
         "DescribeHyperParameterTuningJob",
         "StopHyperParameterTuningJob",
+        "ListTrainingJobsForHyperParameterTuningJob",
     ),
     "transform-job": ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob"),
     "automl-job": (
