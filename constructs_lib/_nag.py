@@ -41,7 +41,7 @@ class _WildcardResource(Finding):
         self._arn = arn
 
     def ids(self) -> list[str]:
-        return [f"AwsSolutions-IAM5[Resource::{_spell(Stack.of(self._scope).resolve(self._arn))}]"]
+        return [f"AwsSolutions-IAM5[Resource::{spell(Stack.of(self._scope).resolve(self._arn))}]"]
 
 
 class _GrantedWildcards(Finding):
@@ -57,7 +57,7 @@ class _GrantedWildcards(Finding):
         for statement in document.get("Statement", []):
             resources = statement.get("Resource", [])
             for resource in resources if isinstance(resources, list) else [resources]:
-                spelled = _spell(resource)
+                spelled = spell(resource)
                 if "*" in spelled and spelled != "*":
                     found.add(f"AwsSolutions-IAM5[Resource::{spelled}]")
         return sorted(found)
@@ -120,23 +120,23 @@ def granted_wildcards(role: IConstruct) -> Finding:
     return _GrantedWildcards(role)
 
 
-def _spell(value: Any) -> str:
+def spell(value: Any) -> str:
     """A CloudFormation value as cdk-nag flattens it (its `flattenCfnReference`)."""
     if isinstance(value, str):
         return value.replace("${", "<").replace("}", ">")
     if isinstance(value, dict):
         if "Fn::Join" in value:
             sep, parts = value["Fn::Join"]
-            return str(sep).join(_spell(p) for p in parts)
+            return str(sep).join(spell(p) for p in parts)
         if "Fn::Sub" in value:
-            return _spell(value["Fn::Sub"])
+            return spell(value["Fn::Sub"])
         if "Fn::GetAtt" in value:
             resource, attribute = value["Fn::GetAtt"]
-            return f"<{_spell(resource)}.{_spell(attribute)}>"
+            return f"<{spell(resource)}.{spell(attribute)}>"
         if "Fn::ImportValue" in value:
-            return _spell(value["Fn::ImportValue"])
+            return spell(value["Fn::ImportValue"])
         if "Ref" in value:
-            return f"<{_spell(value['Ref'])}>"
+            return f"<{spell(value['Ref'])}>"
     return json.dumps(value, separators=(",", ":"))
 
 

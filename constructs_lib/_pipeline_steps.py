@@ -58,7 +58,7 @@ VPC_PERMISSIONS = (
     "ec2:DescribeVpcs",
 )
 """What SageMaker documents an execution role needs for jobs and models in a VPC."""
-_NESTED_STEPS = {"Condition": ("IfSteps", "ElseSteps"), "ForEach": ("ForEachBody",)}
+NESTED_STEP_LISTS = {"Condition": ("IfSteps", "ElseSteps"), "ForEach": ("ForEachBody",)}
 _QUEUE_URL = re.compile(
     r"^https://(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?/(\d{12})/([^/]+)$"
 )
@@ -104,7 +104,7 @@ class QueueReference:
 
 @dataclass(frozen=True)
 class ImageReference:
-    """A container image URI that is not a literal ECR URI (a token, or known only in part)."""
+    """A container image URI known only at deploy or run time (a token or an expression)."""
 
     step: str
     step_type: str
@@ -139,7 +139,7 @@ class StepNeeds:
     s3: list[Reference] = field(default_factory=list)
     """Every S3 URI other than step-source placeholders."""
     images: list[ImageReference] = field(default_factory=list)
-    """Every image URI that is not a literal ECR URI."""
+    """Every image URI known only at deploy or run time."""
 
 
 def all_steps(steps: Any, path: str = "Steps") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -155,7 +155,7 @@ def all_steps(steps: Any, path: str = "Steps") -> Iterator[tuple[str, dict[str, 
         args = step.get("Arguments")
         kind = step.get("Type")
         if isinstance(args, dict) and isinstance(kind, str):
-            for branch in _NESTED_STEPS.get(kind, ()):
+            for branch in NESTED_STEP_LISTS.get(kind, ()):
                 yield from all_steps(args.get(branch), f"{here}.Arguments.{branch}")
 
 
@@ -225,6 +225,7 @@ def analyze(definition: Mapping[str, Any]) -> StepNeeds:
                 " execution role that has every permission the steps need",
             )
         _references(needs, name, kind, step, path, defaults)
+    needs.images = image_references(definition)
     return needs
 
 
@@ -240,20 +241,15 @@ def parameter_defaults(definition: Mapping[str, Any]) -> dict[Any, Any]:
 def _references(
     needs: StepNeeds, name: str, kind: str, step: Any, path: str, defaults: Mapping[Any, Any]
 ) -> None:
-    """Record every role, S3 URI and non-literal image in `step` (nested steps are visited
-    on their own)."""
+    """Record every role and S3 URI in `step` (nested steps are visited on their own)."""
     for where, value in _values(step, path):
         text, complete = literal_prefix(value, defaults)
-        key = _key_of(where)
-        if key.lower().endswith("rolearn") or (":iam::" in text and ":role/" in text):
+        other = text.replace(placeholders.ROLE_ARN, "")  # the pipeline's role is granted
+        if _key_of(where).lower().endswith("rolearn") or (":iam::" in other and ":role/" in other):
             if not (complete and text == placeholders.ROLE_ARN):
                 needs.roles.append(Reference(name, kind, where, text, complete))
         elif text.startswith("s3://") and not placeholders.STEP_SOURCE_PATTERN.match(text):
             needs.s3.append(Reference(name, kind, where, text, complete))
-        elif key in IMAGE_KEYS and (not complete or _TOKEN in text):
-            needs.images.append(
-                ImageReference(name, kind, where, text, _repository_name(value, defaults))
-            )
 
 
 def image_references(
@@ -268,7 +264,7 @@ def image_references(
             continue
         for where, value in _values(step, path):
             text, complete = literal_prefix(value, defaults)
-            if _key_of(where) in IMAGE_KEYS and (not complete or _TOKEN in text):
+            if _key_of(where) in IMAGE_KEYS and _deploy_time(value, text, complete):
                 found.append(
                     ImageReference(
                         str(step.get("Name")), kind, where, text, _repository_name(value, defaults)
@@ -286,6 +282,12 @@ def literal_ecr_repositories(
         s for _p, s in all_steps(definition.get("Steps")) if step_type in (None, s.get("Type"))
     ]
     return sorted(set(_ECR_IMAGE.findall(json.dumps(steps))))
+
+
+def _deploy_time(value: Any, text: str, complete: bool) -> bool:
+    """Whether a value is known only at deploy or run time: a token, or an expression
+    (a parameter's default may be overridden when an execution starts)."""
+    return not isinstance(value, str) or not complete or _TOKEN in text
 
 
 def _key_of(path: str) -> str:
@@ -359,7 +361,7 @@ def _literal_suffix(value: Any, defaults: Mapping[Any, Any]) -> str:
         text, complete = literal_prefix(value, defaults)
         return text if complete else ""
     join = value["Std:Join"]
-    separator = join.get("On", "")
+    separator = str(join.get("On", ""))
     parts: list[str] = []
     for item in reversed(join.get("Values", []) or []):
         text, complete = literal_prefix(item, defaults)
@@ -410,19 +412,3 @@ def may_be_under(key: str | None, prefix: str, complete: bool) -> bool:
         return True
     # `s3://bucket/pipelines/p` names the folder too; an incomplete key may continue into it.
     return prefix.startswith(key) and (not complete or prefix[len(key) :] == "/")
-
-
-def spell(value: Any) -> str:
-    """A resolved CloudFormation value as one comparable text (`Ref`s as `<Name>`), so two
-    spellings of one value (`Fn::Sub` and `Fn::Join`) compare equal."""
-    if isinstance(value, str):
-        return value.replace("${", "<").replace("}", ">")
-    if isinstance(value, dict) and len(value) == 1:
-        if isinstance(value.get("Fn::Join"), list):
-            separator, parts = value["Fn::Join"]
-            return str(separator).join(spell(p) for p in parts)
-        if isinstance(value.get("Fn::Sub"), str):
-            return spell(value["Fn::Sub"])
-        if "Ref" in value:
-            return f"<{value['Ref']}>"
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -26,7 +26,7 @@ from constructs import Construct
 
 from constructs_lib import placeholders
 from constructs_lib._logs import allow_sagemaker_logs
-from constructs_lib._nag import Finding, acknowledge, granted_wildcards, wildcard_resource
+from constructs_lib._nag import Finding, acknowledge, granted_wildcards, spell, wildcard_resource
 from constructs_lib._pipeline_steps import (
     JOB_STEPS,
     DefinitionStepError,
@@ -39,7 +39,6 @@ from constructs_lib._pipeline_steps import (
     image_references,
     literal_ecr_repositories,
     may_be_under,
-    spell,
     split_s3,
 )
 from constructs_lib._validate import Checks, Shown
@@ -97,6 +96,15 @@ def _refuse(prop: str, got: str, allowed: str) -> NoReturn:
     check.fail(prop, Shown(got), allowed)
     check.done()
     raise AssertionError("unreachable")
+
+
+def _check_list(check: Checks, prop: str, values: Any, kind: str, *members: str) -> None:
+    """A list or tuple whose items have the `members` of a `kind` (e.g. `iam.IRole`)."""
+    if check.instance(prop, values, (list, tuple), f"a list of {kind}"):
+        for index, value in enumerate(values):
+            if not all(hasattr(value, member) for member in members):
+                kind_name = type(value).__name__
+                check.fail(f"{prop}[{index}]", Shown(f"a {kind_name} {value!r}"), f"an {kind}")
 
 
 @runtime_checkable
@@ -281,10 +289,15 @@ class SageMakerPipeline(_PipelineMembers, Construct):
     ClarifyCheck, Training, Tuning, Transform and AutoML steps (named `pipelines-*`, or
     the job name prefix the step gives), models of Model steps, the model package
     groups RegisterModel steps name, the functions of Lambda steps, the queues of
-    Callback steps, the clusters of EMR steps and the applications of EMRServerless
-    steps. Other step types, IAM roles other than `placeholders.ROLE_ARN` and buckets
-    other than `artifact_bucket` are refused unless `pass_roles` / `external_buckets`
-    list them; pass `role=` to take over the permissions yourself.
+    Callback steps, the clusters of EMR steps, the applications of EMRServerless
+    steps and the ECR repositories of the steps' images. The construct refuses, naming
+    the step and its JSON path: other step types, steps with a `VpcConfig`, IAM roles
+    other than `placeholders.ROLE_ARN` that `pass_roles` does not list, buckets other
+    than `artifact_bucket` that `external_buckets` does not list, outputs outside
+    `artifact_prefix`, images known only at deploy time whose repository
+    `image_repositories` does not list, and Callback queues known only at deploy time
+    that `callback_queues` does not list. Pass `role=` to take over the permissions
+    yourself.
 
     Example::
 
@@ -313,6 +326,8 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         data_read_prefixes: Sequence[str] = (),
         pass_roles: Sequence[iam.IRole] = (),
         external_buckets: Sequence[s3.IBucket] = (),
+        callback_queues: Sequence[sqs.IQueue] = (),
+        image_repositories: Sequence[ecr.IRepository] = (),
         description: str | None = None,
         max_parallel_execution_steps: int | None = None,
         inline_size_limit: int = DEFAULT_INLINE_LIMIT,
@@ -329,8 +344,10 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             volumes and outputs. Default: the bucket's key (error if the definition
             uses the placeholder and neither exists).
         :param role: an existing execution role; it must already have every permission
-            the steps need, and the definition is not checked for roles, buckets or step
-            types. Default: a new role derived from the definition (see the class docs).
+            the steps need, and the definition is not checked for step types, roles,
+            buckets, queues, images or VPC settings (`pass_roles`, `external_buckets`,
+            `callback_queues` and `image_repositories` grant nothing then). Default: a new
+            role derived from the definition (see the class docs).
         :param step_sources: step-source name -> local file or folder, referenced in the
             definition as `placeholders.step_source(name)`, which becomes the S3 URL of
             the staged file (`.../<file name>`) or folder (`.../`). Default: none.
@@ -340,15 +357,28 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             and write, and under which step code is staged. Default
             `pipelines/<pipeline_name>/`.
         :param data_read_prefixes: further key prefixes (each ending with '/') in
-            `artifact_bucket` the created role may read (input datasets). Default: none.
+            `artifact_bucket` the created role may read (input datasets); read-only, so
+            outputs there are refused. Default: none.
         :param pass_roles: IAM roles other than the pipeline's own that the definition
-            names (a job's RoleArn, an EMR Serverless ExecutionRoleArn); the created
-            role may pass exactly these. Default: none, and a definition naming another
-            role is refused.
+            names (any value under a `*RoleArn` key, or any text with `:iam::` and
+            `:role/`, literal or token); the created role may pass exactly these.
+            Default: none, and a definition naming another role is refused.
         :param external_buckets: buckets other than `artifact_bucket` that the
             definition names in `s3://` URIs; the created role may read the key prefix
             each URI names (and write it when the URI is an output location). Default:
             none, and a definition naming another bucket is refused.
+        :param callback_queues: queues Callback steps send to; a step whose queue is one of
+            them is granted `queue.grant_send_messages` (which covers the queue's KMS
+            key). A KMS-encrypted queue must be listed; a literal queue URL that is not
+            listed gets `sqs:SendMessage` only, and a queue URL known only at deploy time
+            (a token) that is not listed is refused. Default: none.
+        :param image_repositories: ECR repositories of images the definition names by
+            deploy-time value (a `DockerImageAsset`'s `image_uri`: list
+            `asset.repository`; a repository in the app; a URI joined from a pipeline
+            parameter). An image matches a repository when its URI is the repository's
+            URI plus a tag or digest, or ends with the repository's name; the role gets
+            `repository.grant_pull`. Literal ECR image URIs need no entry. Default: none,
+            and such an image is refused.
         :param description: the pipeline description. Default: none.
         :param max_parallel_execution_steps: cap on concurrently running steps.
             Default: SageMaker's (50).
@@ -364,8 +394,19 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         if check.instance("data_read_prefixes", data_read_prefixes, (list, tuple), "a list"):
             for index, prefix in enumerate(data_read_prefixes):
                 check.key_prefix(f"data_read_prefixes[{index}]", prefix)
-        check.instance("pass_roles", pass_roles, (list, tuple), "a list of iam.IRole")
-        check.instance("external_buckets", external_buckets, (list, tuple), "a list of s3.IBucket")
+        _check_list(check, "pass_roles", pass_roles, "iam.IRole", "role_arn")
+        _check_list(check, "external_buckets", external_buckets, "s3.IBucket", "bucket_name")
+        _check_list(
+            check, "callback_queues", callback_queues, "sqs.IQueue", "queue_url", "queue_arn"
+        )
+        _check_list(
+            check,
+            "image_repositories",
+            image_repositories,
+            "ecr.IRepository",
+            "repository_uri",
+            "repository_arn",
+        )
         if step_sources is not None:
             check.instance("step_sources", step_sources, Mapping, "a dict of name -> path")
         check.done()
@@ -384,6 +425,10 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         """Roles the definition may name (and the created role may pass)."""
         self.external_buckets = tuple(external_buckets)
         """Buckets other than `artifact_bucket` the definition may name."""
+        self.callback_queues = tuple(callback_queues)
+        """Queues Callback steps may send to (granted with their KMS key)."""
+        self.image_repositories = tuple(image_repositories)
+        """Repositories of images known only at deploy time."""
         self.definition = load_definition(definition)
         """The definition as given, placeholders still in it."""
         text = json.dumps(self.definition, separators=(",", ":"))
@@ -484,9 +529,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             )
         if not sources:
             return
-        # Content-addressed, so repeated synths reuse one small zip per version of a source.
-        staging = Path(tempfile.gettempdir()) / "cdk-step-code"
-        staging.mkdir(exist_ok=True)
+        staging = step_code_staging_folder()
         code_prefix = f"{self.artifact_prefix}code/"
         for name, raw in sorted(sources.items()):
             path = Path(raw).resolve()
@@ -575,24 +618,60 @@ class SageMakerPipeline(_PipelineMembers, Construct):
     # -- permissions -----------------------------------------------------------------
 
     def _analyze(self) -> StepNeeds:
-        """The definition's needs, with every role and bucket it names accounted for."""
+        """The definition's needs, with every role, bucket, queue and image it names
+        accounted for (or refused)."""
         try:
             needs = analyze(self.definition)
         except DefinitionStepError as problem:
             _refuse("definition", problem.got, problem.allowed)
-        allowed_roles = {r.role_arn for r in self.pass_roles}
-        for ref in needs.roles:
-            if ref.text not in allowed_roles:
+        self._passed_roles = self._match_roles(needs.roles)
+        self._check_buckets(needs.s3)
+        self._send_queues, self._plain_queues = self._match_queues(needs.queues)
+        for image in needs.images:
+            if self._repository_of(image) is None:
                 _refuse(
                     "definition",
-                    f"role {ref.text!r} in step {ref.step!r} at {ref.path}",
-                    "placeholders.ROLE_ARN (the pipeline's role) or a role listed in pass_roles",
+                    f"image {self._spelled(image.text)!r} in step {image.step!r} at {image.path}",
+                    "a literal ECR image URI, or an image of a repository listed in"
+                    " image_repositories (asset.repository for a DockerImageAsset), which"
+                    " the role may then pull from",
                 )
+        return needs
+
+    def _spelled(self, text: str) -> str:
+        """`text` as CloudFormation will see it, tokens spelled `<Ref>` (see `spell`)."""
+        return spell(Stack.of(self).resolve(text)) if Token.is_unresolved(text) else text
+
+    def _match_roles(self, references: Sequence[Reference]) -> list[tuple[iam.IRole, set[str]]]:
+        """Each role the definition names must be one of `pass_roles`: those, with the
+        services they are passed to."""
+        listed = [(self._spelled(r.role_arn), r) for r in self.pass_roles]
+        services: dict[int, set[str]] = {}
+        for ref in references:
+            spelled = self._spelled(ref.text)
+            index = next((i for i, (arn, _r) in enumerate(listed) if arn == spelled), None)
+            if index is None or not ref.complete:
+                _refuse(
+                    "definition",
+                    f"role {spelled!r} in step {ref.step!r} at {ref.path}",
+                    "placeholders.ROLE_ARN (the pipeline's role) or a role listed in pass_roles"
+                    + ("" if ref.complete else "; a role known only at run time needs role="),
+                )
+            services.setdefault(index, set()).add(
+                "emr-serverless.amazonaws.com"
+                if ref.step_type == "EMRServerless"
+                else "sagemaker.amazonaws.com"
+            )
+        return [(listed[i][1], found) for i, found in sorted(services.items())]
+
+    def _check_buckets(self, references: Sequence[Reference]) -> None:
+        """Every S3 URI names `artifact_bucket` under a granted prefix (outputs under
+        `artifact_prefix`), or a bucket in `external_buckets`."""
         external = {b.bucket_name for b in self.external_buckets}
         own = {placeholders.BUCKET_NAME, self.artifact_bucket.bucket_name}
         own |= _physical_names(self.artifact_bucket)
-        for ref in needs.s3:
-            bucket, key = _split_s3(ref)
+        for ref in references:
+            bucket, key = split_s3(ref)
             if bucket is None or bucket in external:
                 continue
             if bucket not in own:
@@ -602,15 +681,68 @@ class SageMakerPipeline(_PipelineMembers, Construct):
                     "artifact_bucket (placeholders.BUCKET_NAME) or a bucket listed in"
                     " external_buckets",
                 )
+            if ref.is_output:
+                if not may_be_under(key, self.artifact_prefix, ref.complete):
+                    _refuse(
+                        "definition",
+                        f"output key {key!r} of artifact_bucket in step {ref.step!r} at {ref.path}",
+                        f"keys under artifact_prefix {self.artifact_prefix!r} for outputs"
+                        " (where a job writes); data_read_prefixes"
+                        f" {list(self.data_read_prefixes)} are read-only",
+                    )
+                continue
             prefixes = (self.artifact_prefix, *self.data_read_prefixes)
-            if not any(_may_be_under(key, p, ref.complete) for p in prefixes):
+            if not any(may_be_under(key, p, ref.complete) for p in prefixes):
                 _refuse(
                     "definition",
                     f"key {key!r} of artifact_bucket in step {ref.step!r} at {ref.path}",
                     f"keys under artifact_prefix {self.artifact_prefix!r} or a prefix listed"
                     f" in data_read_prefixes {list(self.data_read_prefixes)}",
                 )
-        return needs
+
+    def _match_queues(
+        self, references: Sequence[QueueReference]
+    ) -> tuple[list[sqs.IQueue], set[tuple[str, str, str]]]:
+        """Listed queues the definition sends to, and literal queues it sends to otherwise."""
+        listed = [(self._spelled(q.queue_url), _queue_address(q), q) for q in self.callback_queues]
+        send: list[sqs.IQueue] = []
+        plain: set[tuple[str, str, str]] = set()
+        for ref in references:
+            spelled = self._spelled(ref.url)
+            queue = next(
+                (q for url, at, q in listed if url == spelled or (at and at == ref.address)),
+                None,
+            )
+            if queue is not None:
+                if not any(q is queue for q in send):
+                    send.append(queue)
+            elif ref.address is not None:
+                plain.add(ref.address)
+            else:
+                _refuse(
+                    "definition",
+                    f"queue {spelled!r} in step {ref.step!r} at {ref.path}",
+                    "a literal queue URL, or a queue listed in callback_queues (which grants"
+                    " sending to it and the use of its KMS key)",
+                )
+        return send, plain
+
+    def _repository_of(self, image: ImageReference) -> ecr.IRepository | None:
+        """The listed repository `image` comes from: its URI is the repository's URI plus
+        a tag or digest, or its literal end names the repository."""
+        spelled = self._spelled(image.text)
+        for repository in self.image_repositories:
+            uri = self._spelled(repository.repository_uri)
+            if spelled == uri or spelled.startswith((uri + ":", uri + "@")):
+                return repository
+            name = repository.repository_name
+            if (
+                image.repository_name
+                and not Token.is_unresolved(name)
+                and name == image.repository_name
+            ):
+                return repository
+        return None
 
     def _grant_steps(self, needs: StepNeeds) -> None:
         """Least privilege for the created role, derived from the definition's steps."""
@@ -625,7 +757,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
 
         def arn(service: str, resource: str, name: str, **kwargs: Any) -> str:
             return stack.format_arn(
-                service=service, resource=resource, resource_name=name, **kwargs
+                service=service, resource=resource, resource_name=name or None, **kwargs
             )
 
         job_prefixes = self._job_name_prefixes()
@@ -655,8 +787,16 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             allow(_REGISTER_ACTIONS, [arn("sagemaker", "model-package-group", name), packages])
         if needs.functions:
             allow(["lambda:InvokeFunction"], sorted(needs.functions))
-        if needs.queues:
-            allow(["sqs:SendMessage"], [self._queue_arn(q) for q in sorted(needs.queues)])
+        for queue in self._send_queues:
+            queue.grant_send_messages(role)
+        if self._plain_queues:
+            allow(
+                ["sqs:SendMessage"],
+                [
+                    arn("sqs", name, "", region=region, account=account)
+                    for region, account, name in sorted(self._plain_queues)
+                ],
+            )
         if needs.emr_clusters:
             allow(
                 [
@@ -687,23 +827,18 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             [role.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
         )
-        self._grant_pass_roles(needs.roles)
+        for passed, services in self._passed_roles:
+            allow(
+                ["iam:PassRole"],
+                [passed.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": _one_or_list(services)}},
+            )
         logs = allow_sagemaker_logs(role, "/aws/sagemaker/*")
         wildcards[logs] = (
             "SageMaker jobs write to /aws/sagemaker/ProcessingJobs and /TrainingJobs log"
             " groups, one stream per job."
         )
-        repositories = self.image_repository_arns()
-        if repositories:
-            allow(
-                [
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                repositories,
-            )
-            allow(["ecr:GetAuthorizationToken"], ["*"])
+        pulls_images = self._grant_pulls()
         bucket = self.artifact_bucket
         bucket.grant_read_write(role, f"{self.artifact_prefix}*")
         wildcards[bucket.arn_for_objects(f"{self.artifact_prefix}*")] = (
@@ -720,7 +855,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             # Training and processing volumes encrypted with the key need a grant.
             self.kms_key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
             self.kms_key.grant_encrypt_decrypt(role)
-        self._acknowledge_role_findings(wildcards)
+        self._acknowledge_role_findings(wildcards, pulls_images)
 
     def _job_name_prefixes(self) -> dict[str, list[str]]:
         """`pipelines`, plus any custom job name prefix a step gives, per job type."""
@@ -734,39 +869,27 @@ class SageMakerPipeline(_PipelineMembers, Construct):
                     found[resource].add(prefix if Token.is_unresolved(prefix) else prefix.lower())
         return {resource: sorted(prefixes) for resource, prefixes in found.items()}
 
-    def _queue_arn(self, queue: tuple[str, str, str]) -> str:
-        region, account, name = queue
-        stack = Stack.of(self)
-        if region:
-            return stack.format_arn(service="sqs", resource=name, region=region, account=account)
-        # A token URL (queue.queue_url): https://sqs.<region>.amazonaws.com/<account>/<name>
-        parts = Fn.split("/", name)
-        return stack.format_arn(
-            service="sqs", resource=Fn.select(4, parts), account=Fn.select(3, parts)
-        )
-
-    def _grant_pass_roles(self, references: Sequence[Reference]) -> None:
-        services: dict[str, set[str]] = {}
-        for ref in references:
-            service = (
-                "emr-serverless.amazonaws.com"
-                if ref.step_type == "EMRServerless"
-                else "sagemaker.amazonaws.com"
-            )
-            services.setdefault(ref.text, set()).add(service)
-        for passed in self.pass_roles:
-            if passed.role_arn in services:
-                self.role.add_to_principal_policy(
-                    iam.PolicyStatement(
-                        actions=["iam:PassRole"],
-                        resources=[passed.role_arn],
-                        conditions={
-                            "StringEquals": {
-                                "iam:PassedToService": _one_or_list(services[passed.role_arn])
-                            }
-                        },
-                    )
+    def _grant_pulls(self) -> bool:
+        """Pull access to the repositories of the steps' images; whether there are any."""
+        literal = self._literal_repository_arns()
+        if literal:
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=[
+                        "ecr:BatchGetImage",
+                        "ecr:GetDownloadUrlForLayer",
+                        "ecr:BatchCheckLayerAvailability",
+                    ],
+                    resources=literal,
                 )
+            )
+            self.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+            )
+        listed = self._listed_repositories()
+        for repository in listed:
+            repository.grant_pull(self.role)
+        return bool(literal or listed)
 
     def _grant_external_buckets(self, references: Sequence[Reference]) -> dict[str, str]:
         """Read (or, for outputs, read-write) the key prefix each URI names."""
@@ -774,7 +897,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         by_name = {b.bucket_name: b for b in self.external_buckets}
         grants: dict[tuple[str, str], bool] = {}
         for ref in references:
-            name, key = _split_s3(ref)
+            name, key = split_s3(ref)
             if name in by_name and key is not None:
                 pattern = f"{key}*"
                 grants[(name, pattern)] = grants.get((name, pattern), False) or ref.is_output
@@ -789,10 +912,8 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             )
         return wildcards
 
-    def _acknowledge_role_findings(self, wildcard_arns: dict[str, str]) -> None:
+    def _acknowledge_role_findings(self, wildcard_arns: dict[str, str], pulls: bool) -> None:
         findings: dict[str | Finding, str] = {
-            "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken has no resource-level"
-            " permissions; image pulls themselves are limited to the definition's repositories.",
             "AwsSolutions-IAM5[Action::s3:GetObject*]": "bucket.grant_read_write: object reads"
             " (object, version, ACL, tagging), limited to the pipeline's prefix.",
             "AwsSolutions-IAM5[Action::s3:GetBucket*]": "bucket.grant_read_write: bucket"
@@ -808,16 +929,23 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "grant_encrypt_decrypt on the artifact"
             " key only.",
         }
+        if pulls:
+            findings["AwsSolutions-IAM5[Resource::*]"] = (
+                "ecr:GetAuthorizationToken has no resource-level permissions; image pulls"
+                " themselves are limited to the definition's repositories."
+            )
         for arn, reason in wildcard_arns.items():
             findings[wildcard_resource(self, arn)] = reason
         acknowledge(self.role, findings)
 
     def image_repository_arns(self, step_type: str | None = None) -> list[str]:
         """ECR repositories of the images the definition's steps use (of one step type,
-        e.g. `RegisterModel` for the inference image, when given)."""
-        steps = [
-            s for _p, s in all_steps(self.definition["Steps"]) if step_type in (None, s.get("Type"))
-        ]
+        e.g. `RegisterModel` for the inference image, when given): literal ECR URIs and
+        the `image_repositories` the other images come from."""
+        listed = [r.repository_arn for r in self._listed_repositories(step_type)]
+        return self._literal_repository_arns(step_type) + listed
+
+    def _literal_repository_arns(self, step_type: str | None = None) -> list[str]:
         stack = Stack.of(self)
         return [
             stack.format_arn(
@@ -827,18 +955,38 @@ class SageMakerPipeline(_PipelineMembers, Construct):
                 resource="repository",
                 resource_name=repo,
             )
-            for account, region, repo in sorted(set(_ECR_IMAGE.findall(json.dumps(steps))))
+            for account, region, repo in literal_ecr_repositories(self.definition, step_type)
         ]
+
+    def _listed_repositories(self, step_type: str | None = None) -> list[ecr.IRepository]:
+        """The `image_repositories` that images of the definition (of `step_type`) use."""
+        found: list[ecr.IRepository] = []
+        for image in image_references(self.definition, step_type):
+            repository = self._repository_of(image)
+            if repository is not None and not any(r is repository for r in found):
+                found.append(repository)
+        return found
+
+
+def step_code_staging_folder() -> Path:
+    """Where step-source zips are written before CDK copies them into the assembly: one
+    folder per user under the temporary directory (content-addressed, so repeated
+    synths reuse one small zip per version of a source)."""
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    folder = Path(tempfile.gettempdir()) / f"cdk-step-code-{user}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
 
 
 def _code_files(folder: Path) -> dict[str, Path]:
-    """Relative path -> file, for a folder source (caches and bytecode left out)."""
+    """Relative path -> file, for a folder source (VCS, virtualenvs, node_modules, caches
+    and bytecode left out)."""
     return {
         path.relative_to(folder).as_posix(): path
         for path in sorted(folder.rglob("*"))
         if path.is_file()
         and path.suffix != ".pyc"
-        and not set(path.relative_to(folder).parts) & set(_CODE_EXCLUDED_DIRS)
+        and not _CODE_EXCLUDED_DIRS.intersection(path.relative_to(folder).parts)
     }
 
 
@@ -874,23 +1022,13 @@ def _one_or_list(values: set[str]) -> str | list[str]:
     return next(iter(values)) if len(values) == 1 else sorted(values)
 
 
-def _split_s3(ref: Reference) -> tuple[str | None, str | None]:
-    """(bucket, key prefix) of an `s3://` reference; None where synth cannot know it."""
-    rest = ref.text[len("s3://") :]
-    if "/" not in rest:
-        return (rest, "") if ref.complete and rest else (None, None)
-    bucket, key = rest.split("/", 1)
-    return bucket, key
-
-
-def _may_be_under(key: str | None, prefix: str, complete: bool) -> bool:
-    """Whether `key` (or, if incomplete, some key starting with it) is under `prefix`."""
-    if key is None:
-        return True
-    if key.startswith(prefix):
-        return True
-    # `s3://bucket/pipelines/p` names the folder too; an incomplete key may continue into it.
-    return prefix.startswith(key) and (not complete or prefix[len(key) :] == "/")
+def _queue_address(queue: sqs.IQueue) -> tuple[str, str, str] | None:
+    """(region, account, name) of a queue with a literal ARN."""
+    arn = queue.queue_arn
+    parts = arn.split(":")
+    if Token.is_unresolved(arn) or len(parts) != 6:
+        return None
+    return (parts[3], parts[4], parts[5])
 
 
 def _acknowledge_bucket_deployment(

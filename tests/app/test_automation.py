@@ -76,7 +76,9 @@ def test_approval_function_limits_and_failure_destination(synthesized):
 
 def test_approval_function_iam_is_scoped(synthesized):
     policies = synthesized.resources(BUILD, "AWS::IAM::Policy")
-    (policy,) = [p for k, p in policies.items() if k.startswith("ApprovalFunctionServiceRoleDefaultPolicy")]
+    (policy,) = [
+        p for k, p in policies.items() if k.startswith("ApprovalFunctionServiceRoleDefaultPolicy")
+    ]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     text = json.dumps(statements)
     # Manual policy: the function may read packages but not change their status.

@@ -19,7 +19,7 @@ from constructs_lib import (
     RealtimeEndpoint,
     RegisteredModel,
 )
-from constructs_lib._nag import _spell
+from constructs_lib._nag import spell
 from tests.conftest import ACCOUNT, REGION, cdk_context
 
 PACKAGE = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package/churn/7"
@@ -145,4 +145,4 @@ def test_serving_on_a_bucket_imported_by_name(tmp_path):
 )
 def test_spelling_follows_cdk_nag(value, spelled):
     """The same flattening as cdk-nag's `flattenCfnReference`, fallback included."""
-    assert _spell(value) == spelled
+    assert spell(value) == spelled

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
 
 from constructs_lib import placeholders
@@ -163,6 +165,32 @@ def test_step_source_keeps_its_file_name_under_a_content_prefix(stack, store, co
     )
     (resource,) = t.find_resources("AWS::SageMaker::Pipeline").values()
     assert any(d.startswith("PipelineStepCode") for d in resource["DependsOn"])
+
+
+def test_folder_source_leaves_out_vcs_environments_and_caches(stack, store, tmp_path):
+    folder = tmp_path / "code"
+    for name in (".git", ".venv", "node_modules", ".mypy_cache", ".ruff_cache", "__pycache__"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "x.py").write_text("")
+    (folder / "run.py").write_text("print(1)\n")
+    definition = processing_definition(placeholders.step_source("code") + "/")
+    make(stack, store, None, definition=definition, step_sources={"code": folder})
+    assembly = stack.node.root.synth()
+    template = assembly.get_stack_by_name("Test").template
+    objects = staged_objects(template, Path(assembly.directory))
+    assert [k.split("/", 5)[-1] for k in objects] == ["run.py"]
+
+
+def test_step_code_is_staged_in_a_folder_of_this_user(code):
+    import os
+    import tempfile
+
+    from constructs_lib.sagemaker_pipeline import step_code_staging_folder
+
+    folder = step_code_staging_folder()
+    assert folder.parent == Path(tempfile.gettempdir())
+    assert folder.name == f"cdk-step-code-{os.getuid()}"
+    assert folder.stat().st_uid == os.getuid()
 
 
 def test_step_code_changes_prefix_only_when_its_content_does(code):
@@ -737,9 +765,23 @@ def has_statement(stack, actions: list[str] | str, resource) -> None:
     )
 
 
-def job_actions(job: str) -> list[str]:
+def allows(stack, action: str, resource) -> bool:
+    """Whether a statement of the pipeline role allows `action` on `resource` (statements
+    CDK merged included)."""
+
+    def listed(value) -> list:
+        return value if isinstance(value, list) else [value]
+
+    return any(
+        action in listed(s["Action"]) and resource in listed(s["Resource"])
+        for s in role_statements(stack)
+    )
+
+
+def job_actions(job: str, *extra: str) -> list[str]:
     return sorted(
-        [f"sagemaker:{v}{job}" for v in ("Create", "Describe", "Stop")] + ["sagemaker:AddTags"]
+        [f"sagemaker:{v}{job}" for v in ("Create", "Describe", "Stop")]
+        + ["sagemaker:AddTags", *(f"sagemaker:{e}" for e in extra)]
     )
 
 
@@ -747,7 +789,6 @@ def job_actions(job: str) -> list[str]:
     ("kind", "job", "resource"),
     [
         ("Training", "TrainingJob", "training-job"),
-        ("Tuning", "HyperParameterTuningJob", "hyper-parameter-tuning-job"),
         ("Transform", "TransformJob", "transform-job"),
     ],
 )
@@ -755,6 +796,16 @@ def test_job_steps_may_run_their_jobs_only(stack, store, kind, job, resource):
     pipeline_of(stack, store, STEP_TYPES[kind])
     has_statement(stack, job_actions(job), f"{SM}:{resource}/pipelines-*")
     assert "ProcessingJob" not in json.dumps(role_statements(stack))
+
+
+def test_tuning_step_may_also_list_its_training_jobs(stack, store):
+    # The service authorization reference scopes the list action to hyper-parameter-tuning-job.
+    pipeline_of(stack, store, STEP_TYPES["Tuning"])
+    has_statement(
+        stack,
+        job_actions("HyperParameterTuningJob", "ListTrainingJobsForHyperParameterTuningJob"),
+        f"{SM}:hyper-parameter-tuning-job/pipelines-*",
+    )
 
 
 @pytest.mark.parametrize("kind", ["QualityCheck", "ClarifyCheck"])
@@ -845,16 +896,42 @@ def test_callback_step_may_send_to_its_queue_only(stack, store):
     has_statement(stack, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:111111111111:approvals")
 
 
-def test_callback_queue_may_be_a_token(stack, store):
-    from aws_cdk import aws_sqs as sqs
-
+def test_callback_queue_known_at_deploy_time_must_be_listed(stack, store):
     queue = sqs.Queue(stack, "Approvals", enforce_ssl=True)
     approve = json.loads(json.dumps(STEP_TYPES["Callback"]))
     approve["SqsQueueUrl"] = queue.queue_url
-    pipeline_of(stack, store, approve)
-    statement = next(s for s in role_statements(stack) if s["Action"] == "sqs:SendMessage")
-    text = json.dumps(statement["Resource"])
-    assert "Fn::Split" in text and stack.resolve(queue.queue_url)["Ref"] in text
+    with pytest.raises(
+        ConfigurationError,
+        match=r"got queue '<Approvals[0-9A-F]+>' in step 'Approve' at Steps\[0\]\.SqsQueueUrl;"
+        " allowed a literal queue URL, or a queue listed in callback_queues",
+    ):
+        pipeline_of(stack, store, approve)
+
+
+def test_listed_callback_queue_is_granted_with_its_key(stack, store):
+    key = kms.Key(stack, "QueueKey", enable_key_rotation=True)
+    queue = sqs.Queue(stack, "Approvals", encryption_master_key=key, enforce_ssl=True)
+    approve = json.loads(json.dumps(STEP_TYPES["Callback"]))
+    approve["SqsQueueUrl"] = queue.queue_url
+    pipeline_of(stack, store, approve, callback_queues=[queue])
+    has_statement(
+        stack,
+        ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
+        stack.resolve(queue.queue_arn),
+    )
+    assert allows(stack, "kms:GenerateDataKey*", stack.resolve(key.key_arn))
+
+
+def test_listed_queue_matches_a_literal_url_too(stack, store):
+    queue = sqs.Queue.from_queue_attributes(
+        stack,
+        "Approvals",
+        queue_arn="arn:aws:sqs:eu-west-1:111111111111:approvals",
+        key_arn="arn:aws:kms:eu-west-1:111111111111:key/abcd",
+    )
+    pipeline_of(stack, store, STEP_TYPES["Callback"], callback_queues=[queue])
+    assert allows(stack, "kms:GenerateDataKey*", "arn:aws:kms:eu-west-1:111111111111:key/abcd")
+    assert allows(stack, "sqs:SendMessage", "arn:aws:sqs:eu-west-1:111111111111:approvals")
 
 
 def test_emr_step_may_manage_steps_on_its_cluster_only(stack, store):
@@ -1032,6 +1109,173 @@ def test_pass_roles_allow_a_job_to_run_as_another_role(stack, store):
     )
 
 
+@pytest.mark.parametrize("form", ["from_role_name", "f-string"])
+def test_role_arns_that_are_partly_tokens_are_refused_or_passed(stack, store, form):
+    if form == "from_role_name":
+        trainer = iam.Role.from_role_name(stack, "Trainer", "trainer")
+        arn = trainer.role_arn  # arn:${Token[AWS.Partition]}:iam::111111111111:role/trainer
+    else:
+        arn = f"arn:aws:iam::{Aws.ACCOUNT_ID}:role/trainer"
+        trainer = iam.Role.from_role_arn(stack, "Trainer", arn)
+    with pytest.raises(
+        ConfigurationError,
+        match=r"got role 'arn:.*:iam::.*:role/trainer' in step 'Train' at Steps\[0\]\.Arguments"
+        r"\.RoleArn; allowed placeholders.ROLE_ARN",
+    ):
+        pipeline_of(stack, store, training_step(RoleArn=arn))
+    pipeline_of(
+        stack, store, training_step(RoleArn=arn), construct_id="Allowed", pass_roles=[trainer]
+    )
+    assert allows(stack, "iam:PassRole", stack.resolve(trainer.role_arn))
+
+
+def test_role_known_only_at_run_time_is_refused(stack, store):
+    train = training_step(RoleArn={"Get": "Parameters.TrainingRole"})
+    with pytest.raises(
+        ConfigurationError,
+        match=r"got role '' in step 'Train' at Steps\[0\]\.Arguments\.RoleArn; .*a role known"
+        " only at run time needs role=",
+    ):
+        pipeline_of(stack, store, train, parameters=[{"Name": "TrainingRole", "Type": "String"}])
+
+
+def test_output_under_a_read_only_prefix_is_refused(stack, store):
+    train = training_step()
+    train["Arguments"]["OutputDataConfig"]["S3OutputPath"] = f"{BUCKET}/datasets/churn/models"
+    with pytest.raises(
+        ConfigurationError,
+        match=r"got output key 'datasets/churn/models' of artifact_bucket in step 'Train' at"
+        r" Steps\[0\]\.Arguments\.OutputDataConfig\.S3OutputPath; allowed keys under"
+        r" artifact_prefix 'pipelines/p/' for outputs \(where a job writes\);"
+        r" data_read_prefixes \['datasets/'\] are read-only",
+    ):
+        pipeline_of(stack, store, train, data_read_prefixes=["datasets/"])
+
+
+def image_asset(stack, tmp_path):
+    from aws_cdk import aws_ecr_assets as ecr_assets
+
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image" / "Dockerfile").write_text(
+        "FROM public.ecr.aws/docker/library/python:3.12\n"
+    )
+    return ecr_assets.DockerImageAsset(stack, "Image", directory=str(tmp_path / "image"))
+
+
+REGION_JOIN = {
+    "Std:Join": {
+        "On": "",
+        "Values": [
+            "683313688378.dkr.ecr.",
+            {"Get": "Parameters.Region"},
+            ".amazonaws.com/sagemaker-xgboost:1.7-1",
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize("image", ["asset", "join"])
+def test_image_known_only_at_deploy_time_needs_its_repository(stack, store, tmp_path, image):
+    uri = image_asset(stack, tmp_path).image_uri if image == "asset" else REGION_JOIN
+    train = training_step()
+    train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] = uri
+    with pytest.raises(
+        ConfigurationError,
+        match=r"got image '.*' in step 'Train' at Steps\[0\]\.Arguments\.AlgorithmSpecification"
+        r"\.TrainingImage; allowed a literal ECR image URI, or an image of a repository listed"
+        " in image_repositories",
+    ):
+        pipeline_of(
+            stack,
+            store,
+            train,
+            parameters=[{"Name": "Region", "Type": "String", "DefaultValue": "eu-west-1"}],
+        )
+
+
+def test_listed_repository_of_an_image_asset_is_pulled_from(stack, store, tmp_path):
+    asset = image_asset(stack, tmp_path)
+    train = training_step()
+    train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] = asset.image_uri
+    pipeline = pipeline_of(stack, store, train, image_repositories=[asset.repository])
+    repository = stack.resolve(asset.repository.repository_arn)
+    assert allows(stack, "ecr:BatchGetImage", repository)
+    assert allows(stack, "ecr:GetAuthorizationToken", "*")
+    assert stack.resolve(pipeline.image_repository_arns("Training")) == [repository]
+    assert "${Token[" not in json.dumps(Template.from_stack(stack).to_json())
+
+
+def test_listed_repository_matches_an_image_joined_from_a_parameter_by_name(stack, store):
+    from aws_cdk import aws_ecr as ecr
+
+    xgboost = ecr.Repository.from_repository_arn(
+        stack, "XGBoost", "arn:aws:ecr:eu-west-1:683313688378:repository/sagemaker-xgboost"
+    )
+    train = training_step()
+    train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] = REGION_JOIN
+    pipeline_of(
+        stack,
+        store,
+        train,
+        parameters=[{"Name": "Region", "Type": "String", "DefaultValue": "eu-west-1"}],
+        image_repositories=[xgboost],
+    )
+    assert allows(
+        stack,
+        "ecr:BatchGetImage",
+        "arn:aws:ecr:eu-west-1:683313688378:repository/sagemaker-xgboost",
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("Processing", "NetworkConfig.VpcConfig"), ("Training", "VpcConfig")],
+)
+def test_steps_in_a_vpc_are_refused_with_the_way_out(stack, store, kind, path):
+    if kind == "Processing":
+        job = check_step("QualityCheck")
+        job["Type"] = "Processing"
+        job["Arguments"]["NetworkConfig"] = {
+            "VpcConfig": {"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]}
+        }
+    else:
+        job = training_step(VpcConfig={"Subnets": ["subnet-1"], "SecurityGroupIds": ["sg-1"]})
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"step '{job['Name']}' \({kind}\) at Steps\[0\]: VpcConfig at Steps\[0\]\.Arguments"
+        rf"\.{path}; allowed steps without VpcConfig.* pass role= an execution role that also"
+        r" has the network-interface permissions SageMaker documents \(ec2:CreateNetworkInterface,",
+    ):
+        pipeline_of(stack, store, job)
+
+
+def test_lambda_function_must_be_an_arn(stack, store):
+    notify = json.loads(json.dumps(STEP_TYPES["Lambda"]))
+    notify["FunctionArn"] = "notify"
+    with pytest.raises(
+        ConfigurationError,
+        match=r"step 'Notify' \(Lambda\) at Steps\[0\]: FunctionArn 'notify'; allowed a Lambda"
+        r" function ARN \(arn:<partition>:lambda:<region>:<account>:function:<name>",
+    ):
+        pipeline_of(stack, store, notify)
+
+
+def acknowledged(construct) -> set[str]:
+    return {
+        finding.split("::", 1)[1]
+        for entry in construct.node.metadata
+        if entry.type == "aws:cdk:acknowledged-rules"
+        for finding in entry.data
+    }
+
+
+def test_wildcard_resource_is_acknowledged_only_for_image_pulls(stack, store):
+    without_images = pipeline_of(stack, store, STEP_TYPES["Lambda"])
+    with_images = pipeline_of(stack, store, training_step(), construct_id="Training")
+    assert "AwsSolutions-IAM5[Resource::*]" not in acknowledged(without_images.role)
+    assert "AwsSolutions-IAM5[Resource::*]" in acknowledged(with_images.role)
+
+
 def test_unknown_step_type_is_refused_with_the_way_out(stack, store):
     with pytest.raises(
         ConfigurationError,
@@ -1107,6 +1351,26 @@ def test_register_model_group_known_only_at_run_time_is_refused(stack, store):
         ({"inline_size_limit": "100"}, "inline_size_limit: got a str '100'"),
         ({"pass_roles": "arn:aws:iam::1:role/x"}, "pass_roles: got a str .*; allowed a list"),
         ({"external_buckets": None}, "external_buckets: got a NoneType None; allowed a list"),
+        (
+            {"callback_queues": "approvals"},
+            "callback_queues: got a str 'approvals'; allowed a list of sqs.IQueue",
+        ),
+        (
+            {"callback_queues": ["https://sqs.eu-west-1.amazonaws.com/1/q"]},
+            r"callback_queues\[0\]: got a str 'https://.*'; allowed an sqs.IQueue",
+        ),
+        (
+            {"image_repositories": "repo"},
+            "image_repositories: got a str 'repo'; allowed a list of ecr.IRepository",
+        ),
+        (
+            {"image_repositories": ["repo"]},
+            r"image_repositories\[0\]: got a str 'repo'; allowed an ecr.IRepository",
+        ),
+        (
+            {"pass_roles": ["arn:aws:iam::1:role/x"]},
+            r"pass_roles\[0\]: got a str 'arn:aws:iam::1:role/x'; allowed an iam.IRole",
+        ),
     ],
 )
 def test_prop_errors_name_the_prop(stack, store, code, kwargs, message):

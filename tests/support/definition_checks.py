@@ -39,10 +39,11 @@ import copy
 import functools
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from constructs_lib._pipeline_steps import NESTED_STEP_LISTS, all_steps
 
 __all__ = [
     "ALLOWED_ABSENT_REQUIRED",
@@ -138,11 +139,7 @@ class _Refs:
             if isinstance(p, dict) and isinstance(p.get("Name"), str)
         }
         steps = definition.get("Steps")
-        self.steps = {
-            s["Name"]
-            for s, _ in _iter_steps(steps if isinstance(steps, list) else [])
-            if isinstance(s.get("Name"), str)
-        }
+        self.steps = {s["Name"] for _, s in all_steps(steps) if isinstance(s.get("Name"), str)}
 
 
 def _check_expression(value: dict[str, Any], path: str, refs: _Refs, errors: list[str]) -> None:
@@ -248,32 +245,16 @@ def _scan_expressions(value: Any, path: str, refs: _Refs, errors: list[str]) -> 
 # Steps
 # --------------------------------------------------------------------------------------
 
-# Keys under which a step's Arguments nest whole step definitions (compiled by the SDK
-# into the parent, not listed at the top level).
-_NESTED_STEP_LISTS = {"Condition": ("IfSteps", "ElseSteps"), "ForEach": ("ForEachBody",)}
+# Every step, nested ones included (condition branches, ForEach bodies), and the keys
+# under which a step's Arguments nest whole step definitions: the library's own walk.
+_NESTED_STEP_LISTS = NESTED_STEP_LISTS
 
 
-def _iter_steps(
-    steps: list[Any], parent: str | None = None
-) -> Iterator[tuple[dict[str, Any], str]]:
-    """Yield ``(step, where)`` for every step dict, nested ones included.
-
-    ``where`` is the JSON path of the step relative to the definition.
-    """
-    prefix = "Steps" if parent is None else parent
-    for i, step in enumerate(steps):
-        if not isinstance(step, dict):
-            continue
-        where = f"{prefix}[{i}]"
-        yield step, where
-        args = step.get("Arguments")
-        if not isinstance(args, dict):
-            continue
-        step_type = step.get("Type")
-        for key in _NESTED_STEP_LISTS.get(step_type if isinstance(step_type, str) else "", ()):
-            nested = args.get(key)
-            if isinstance(nested, list):
-                yield from _iter_steps(nested, f"{where}.Arguments.{key}")
+def _step_path(where: str) -> tuple[Any, ...]:
+    """``"Steps[0].Arguments.IfSteps[1]"`` -> ``("Steps", 0, "Arguments", "IfSteps", 1)``."""
+    return tuple(
+        int(index) if index else key for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", where)
+    )
 
 
 # Step type -> SageMaker API input shape its ``Arguments`` are passed to.
@@ -370,7 +351,7 @@ def check_api_shapes(definition: dict[str, Any], *, check_patterns: bool = True)
     errors[:] = [f"definition: {e.lstrip('.')}" for e in errors]
 
     seen: set[str] = set()
-    for step, where in _iter_steps(steps):
+    for where, step in all_steps(steps):
         name = step.get("Name")
         label = name if isinstance(name, str) and name else where
         if not isinstance(name, str) or not name:
@@ -735,7 +716,7 @@ def _apply_schema_lag_allowances(definition: dict[str, Any]) -> dict[str, Any]:
     doc.pop("MlflowConfig", None)
     steps = doc.get("Steps")
     if isinstance(steps, list):
-        for step, _ in _iter_steps(steps):
+        for _, step in all_steps(steps):
             if step.get("Type") == "Processing":
                 step.pop("PropertyFiles", None)
     replaced: dict[str, Any] = _replace_json_get(doc)
@@ -892,7 +873,7 @@ def _apply_schema_defects(doc: Any, without: frozenset[str] = frozenset()) -> tu
     if not isinstance(doc, dict):
         return doc, path_map
     steps = doc.get("Steps")
-    step_list = list(_iter_step_paths(steps)) if isinstance(steps, list) else []
+    step_list = [(step, _step_path(where)) for where, step in all_steps(steps)]
     for defect in SCHEMA_DEFECTS:
         if defect.key in without:
             continue
@@ -902,7 +883,7 @@ def _apply_schema_defects(doc: Any, without: frozenset[str] = frozenset()) -> tu
         elif defect.key == _STD_JOIN:
             doc = _replace_join(doc)
             steps = doc.get("Steps")
-            step_list = list(_iter_step_paths(steps)) if isinstance(steps, list) else []
+            step_list = [(step, _step_path(where)) for where, step in all_steps(steps)]
         elif defect.api_shape is not None:
             segments = re.findall(r"\[\*\]|[^.\[\]]+", defect.path)
             for step, _ in step_list:
@@ -911,25 +892,6 @@ def _apply_schema_defects(doc: Any, without: frozenset[str] = frozenset()) -> tu
         else:  # pragma: no cover - every entry is handled above
             raise AssertionError(f"schema defect {defect.key!r} has no implementation")
     return doc, path_map
-
-
-def _iter_step_paths(
-    steps: list[Any], prefix: tuple[Any, ...] = ("Steps",)
-) -> Iterator[tuple[dict[str, Any], tuple[Any, ...]]]:
-    """Like ``_iter_steps``, with the step's JSON path as a tuple."""
-    for i, step in enumerate(steps):
-        if not isinstance(step, dict):
-            continue
-        where = (*prefix, i)
-        yield step, where
-        args = step.get("Arguments")
-        step_type = step.get("Type")
-        if not isinstance(args, dict) or not isinstance(step_type, str):
-            continue
-        for key in _NESTED_STEP_LISTS.get(step_type, ()):
-            nested = args.get(key)
-            if isinstance(nested, list):
-                yield from _iter_step_paths(nested, (*where, "Arguments", key))
 
 
 def _expand_exception_types(

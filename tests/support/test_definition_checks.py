@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from constructs_lib._pipeline_steps import all_steps
+
 from .definition_checks import (
     ALLOWED_ABSENT_REQUIRED,
     SCHEMA_DEFECTS,
@@ -945,7 +947,7 @@ def test_removed_member_is_a_real_api_member_the_schema_rejects(
     assert segments[-1] in shape.members
     # 2. Added to a definition the schema accepts, it is valid for the API, rejected by
     #    the bare schema and accepted with the entry.
-    step = next(s for s in _all_steps(definition) if s["Type"] == step_type)
+    step = next(s for _, s in all_steps(definition["Steps"]) if s["Type"] == step_type)
     node: Any = step
     for segment in segments[:-1]:
         node = node[0] if segment == "[*]" else node[segment]
@@ -956,15 +958,6 @@ def test_removed_member_is_a_real_api_member_the_schema_rejects(
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"{step['Name']}: ")
     assert errors[0].endswith(f"('{segments[-1]}' was unexpected)")
-
-
-def _all_steps(definition: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-    for step in definition["Steps"]:
-        found.append(step)
-        if step["Type"] == "Condition":
-            found += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
-    return found
 
 
 def test_schema_defect_keys_are_checked(definition: dict[str, Any], schema: Path) -> None:
