@@ -52,6 +52,9 @@ def definition_key(**arguments: Any) -> str:
         f"{d.metadata['Name']}=={d.version}"
         for d in importlib.metadata.distributions()
         if d.metadata["Name"].lower().startswith("sagemaker")
+        # This project's own distribution (from an egg-info in the working folder) is not
+        # the SDK: whether it is on the path must not change the key.
+        and d.metadata["Name"].lower() != "sagemaker-mlops-cdk"
     )
     digest.update(json.dumps([sdk, arguments], sort_keys=True).encode())
     return digest.hexdigest()[:24]
