@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_VALIDATION ?= false
 CDK := node_modules/.bin/cdk
 
-.PHONY: synth test lint typecheck unit bench lock promote docs clean
+.PHONY: synth test lint typecheck unit bench lock promote smoke docs clean
 
 $(BIN)/.installed: requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,10 +61,16 @@ docs: $(BIN)/.installed
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11 --no-header -q
 
-## promote: move ENV's pin to the version the environment before it serves (FROM=, DRY_RUN=1).
+## promote: move MODEL's pin in ENV to the version it has in the environment before (FROM=, DRY_RUN=1).
 promote: $(BIN)/.installed
-	@test -n "$(ENV)" || { echo "usage: make promote ENV=prod [FROM=staging] [DRY_RUN=1]"; exit 2; }
-	$(BIN)/python tools/promote.py --env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(DRY_RUN),--dry-run)
+	@test -n "$(MODEL)" && test -n "$(ENV)" || { echo "usage: make promote MODEL=<name> ENV=prod [FROM=staging] [DRY_RUN=1]"; exit 2; }
+	$(BIN)/python tools/promote.py --model $(MODEL) --env $(ENV) $(if $(FROM),--from $(FROM)) $(if $(DRY_RUN),--dry-run)
+
+## smoke: invoke every model ENV serves with its sample request; ENDPOINT_URL= for a local
+## stand-in (python tools/stand_in.py --help).
+smoke: $(BIN)/.installed
+	@test -n "$(ENV)" || { echo "usage: make smoke ENV=staging [ENDPOINT_URL=http://127.0.0.1:8080]"; exit 2; }
+	$(BIN)/python tools/smoke_test.py --env $(ENV) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache docs/api build dist

@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""The reference app: one build stack, and one deploy stack per environment.
+"""The reference app: a platform where every model in `config/models/` is built and served.
 
-`cdk synth` builds every stack; `-c environments=staging` limits the deploy stacks and
-`-c config_dir=path` reads settings from another folder.
-Settings come from `config/`; configuration errors print one message and exit 1.
+Stacks:
+- `mlops-build`: what every model's build side shares (artifacts, topic, GitHub).
+- `mlops-<model>-build`: one model's registry, pipeline, approval and retraining.
+- `mlops-<environment>`: what every model served in an environment shares (store, GitHub).
+- `mlops-<model>-<environment>`: one model's endpoint, monitor and alarms there, for
+  each model with serving settings and a pinned version in that environment.
+
+`cdk synth` builds every stack; `-c environments=staging` and `-c models=a,b` limit
+them, and `-c config_dir=path` reads settings from another folder. Configuration errors
+print one message and exit 1.
 """
 
 from __future__ import annotations
@@ -14,10 +21,12 @@ from pathlib import Path
 from aws_cdk import App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from config.settings import CONFIG_DIR, Settings, load_settings
+from config.settings import CONFIG_DIR, MODELS_DIR, Settings, load_settings
 from constructs_lib.errors import ConfigurationError
 from stacks.build import BuildStack
-from stacks.deploy import DeployStack
+from stacks.deploy import ModelDeployStack
+from stacks.environment import EnvironmentStack
+from stacks.model_build import ModelBuildStack
 
 APP_NAME = "mlops"
 
@@ -25,40 +34,69 @@ APP_NAME = "mlops"
 def build_app(app: App, settings: Settings) -> dict[str, Stack]:
     """Add the reference app's stacks to `app` and turn on cdk-nag for all of them.
 
-    Stacks are named `mlops-build` and `mlops-<environment>`, so
-    `cdk deploy mlops-staging` deploys exactly one environment.
+    Returns the stacks by their ids (`mlops-build`, `mlops-<model>-build`,
+    `mlops-<environment>`, `mlops-<model>-<environment>`).
     """
-    build = BuildStack(
+    stacks: dict[str, Stack] = {}
+    shared = BuildStack(
         app,
         f"{APP_NAME}-build",
         settings=settings.build,
         deploy_environments=settings.environments,
     )
-    stacks: dict[str, Stack] = {"build": build}
+    stacks[shared.stack_name] = shared
+    builds: dict[str, ModelBuildStack] = {}
+    for model in settings.models.values():
+        builds[model.name] = ModelBuildStack(
+            app,
+            f"{APP_NAME}-{model.name}-build",
+            model=model,
+            build=settings.build,
+            shared=shared,
+            file=f"config/{MODELS_DIR}/{model.name}.yaml",
+        )
+        stacks[builds[model.name].stack_name] = builds[model.name]
     for name, environment in settings.environments.items():
-        stacks[name] = DeployStack(
+        env_stack = EnvironmentStack(
             app,
             f"{APP_NAME}-{name}",
             name=name,
             settings=environment,
-            build=settings.build,
-            pin=settings.promotion.environments.get(name),
-            pipeline_prefix=build.pipeline.artifact_prefix,
-            image_repository_arns=build.inference_image_repositories,
             github=settings.build.github,
         )
+        stacks[env_stack.stack_name] = env_stack
+        for model, serving, version in settings.served(name):
+            built = builds[model.name]
+            stack = ModelDeployStack(
+                app,
+                f"{APP_NAME}-{model.name}-{name}",
+                model=model,
+                serving=serving,
+                version=version,
+                environment=env_stack,
+                build=settings.build,
+                pipeline_prefix=built.pipeline.artifact_prefix,
+                image_repository_arns=built.inference_image_repositories,
+                file=f"config/{MODELS_DIR}/{model.name}.yaml",
+            )
+            stacks[stack.stack_name] = stack
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks
 
 
+def _names(app: App, key: str) -> list[str] | None:
+    requested = app.node.try_get_context(key)
+    return [e.strip() for e in str(requested).split(",") if e.strip()] if requested else None
+
+
 def main() -> None:
     app = App()
-    requested = app.node.try_get_context("environments")
-    environments = (
-        [e.strip() for e in str(requested).split(",") if e.strip()] if requested else None
-    )
     config_dir = app.node.try_get_context("config_dir")
-    settings = load_settings(Path(config_dir) if config_dir else CONFIG_DIR, environments)
+    settings = load_settings(
+        Path(config_dir) if config_dir else CONFIG_DIR,
+        environments=_names(app, "environments"),
+        models=_names(app, "models"),
+    )
     build_app(app, settings)
     app.synth()
 

@@ -1,7 +1,12 @@
-"""Load and validate the reference app's settings from `config/*.yaml`.
+"""Load and validate the reference app's settings from `config/`.
 
-Each deploy environment has one file (`staging.yaml`, `prod.yaml`, ...), the build side
-has `build.yaml`, and `promotion.yaml` pins the model version each environment serves.
+- `build.yaml`: the build account (artifacts, notifications, GitHub) shared by every model.
+- `<environment>.yaml` (`staging.yaml`, `prod.yaml`, ...): one deploy account each.
+- `models/<model>.yaml`: one model each: its pipeline package and parameters, registry
+  group, approval policy, retraining, and per environment how it is served (or `null`:
+  not served there). Adding a model is adding this file (and its pipeline package).
+- `promotion.yaml`: the version each model serves in each environment.
+
 Unknown keys and bad values fail synth with one message naming the file, the key, the
 value received and what is allowed.
 """
@@ -28,10 +33,17 @@ from constructs_lib.metrics import Direction, MetricThreshold, ProblemType
 CONFIG_DIR = Path(__file__).resolve().parent
 BUILD_FILE = "build.yaml"
 PROMOTION_FILE = "promotion.yaml"
+MODELS_DIR = "models"
 
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
 Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$", description="AWS region")]
 EnvironmentName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,20}$")]
+# Model names prefix every generated name: 40 characters leave room for `-<environment>`
+# in endpoint names (63) and for the stacks' and roles' own prefixes and suffixes.
+MODEL_NAME = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+MODEL_NAME_MAX = 40
+ModelName = Annotated[str, Field(pattern=MODEL_NAME, max_length=MODEL_NAME_MAX)]
+GroupName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 InstanceType = Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")]
 
 
@@ -40,18 +52,20 @@ class _Settings(BaseModel):
 
 
 class PipelineSettings(_Settings):
-    """The reference SageMaker pipeline on the build side."""
+    """A model's SageMaker pipeline: the package under `pipelines/` that builds it."""
 
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")]
-    processing_instance_type: InstanceType = "ml.m5.large"
-    training_instance_type: InstanceType = "ml.m5.large"
-    model_quality_threshold: Annotated[float, Field(ge=0, le=1)] = 0.9
+    package: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")] | None = None
+    """Default: the model's name."""
+    parameters: dict[str, Any] = {}
+    """Passed to the package's `build_pipeline` (which checks them)."""
 
 
 class RegistrySettings(_Settings):
     """The model package group (Model Registry)."""
 
-    model_package_group_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    model_package_group_name: GroupName | None = None
+    """Default: the model's name."""
     description: str = ""
 
 
@@ -134,17 +148,13 @@ class GitHubSettings(_Settings):
 
 
 class BuildSettings(_Settings):
-    """Where pipelines run and models are registered (`config/build.yaml`)."""
+    """The build account every model's pipeline runs in (`config/build.yaml`)."""
 
     account: AccountId
     region: Region
     removal_policy: Literal["retain", "destroy"] = "retain"
     noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
-    pipeline: PipelineSettings
-    registry: RegistrySettings
-    approval: ApprovalSettings
     promotion_target: EnvironmentName = "staging"
-    retraining: RetrainingSettings = RetrainingSettings()
     github: GitHubSettings | None = None
 
 
@@ -200,7 +210,8 @@ class VpcSettings(_Settings):
 class EndpointSettings(_Settings):
     """The real-time endpoint. Ranges and combinations are checked by the constructs."""
 
-    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")] = ""
+    """Default: `<model>-<environment>`."""
     variant: InstanceVariantSettings | ServerlessVariantSettings
     volume_encryption: bool = True
     network_isolation: bool = True
@@ -233,28 +244,84 @@ class MonitoringSettings(_Settings):
     drift_threshold: float = 0.2
 
 
-class EnvironmentSettings(_Settings):
-    """One deploy environment (`config/<name>.yaml`)."""
+class ServingSettings(_Settings):
+    """How one model is served in one environment (`environments.<env>` of its file)."""
 
-    account: AccountId
-    region: Region
-    removal_policy: Literal["retain", "destroy"] = "retain"
     endpoint: EndpointSettings
     alarms: AlarmSettings = AlarmSettings()
     monitoring: MonitoringSettings | None = MonitoringSettings()
 
 
-class PromotionPin(_Settings):
-    """The model one environment serves."""
+class ModelSettings(_Settings):
+    """One model (`config/models/<name>.yaml`)."""
 
-    model_package_group: str
-    version: Annotated[int, Field(gt=0, strict=True)] | None = None
+    name: ModelName
+    pipeline: PipelineSettings
+    registry: RegistrySettings = RegistrySettings()
+    approval: ApprovalSettings
+    retraining: RetrainingSettings = RetrainingSettings()
+    environments: dict[EnvironmentName, ServingSettings | None] = {}
+    """Environment -> how the model is served there; `null` or absent: not served."""
+
+    @model_validator(mode="after")
+    def _defaults_from_the_name(self) -> ModelSettings:
+        # Frozen: fill the names derived from the model's name in place, once.
+        object.__setattr__(
+            self, "pipeline", self.pipeline.model_copy(update={"name": self.pipeline_name})
+        )
+        object.__setattr__(
+            self,
+            "registry",
+            self.registry.model_copy(update={"model_package_group_name": self.group}),
+        )
+        served = {
+            env: serving.model_copy(
+                update={
+                    "endpoint": serving.endpoint.model_copy(
+                        update={"name": serving.endpoint.name or f"{self.name}-{env}"}
+                    )
+                }
+            )
+            if serving is not None
+            else None
+            for env, serving in self.environments.items()
+        }
+        object.__setattr__(self, "environments", served)
+        return self
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.pipeline.name or self.name
+
+    @property
+    def group(self) -> str:
+        """The model package group's name."""
+        return self.registry.model_package_group_name or self.name
+
+    def serving(self, environment: str) -> ServingSettings | None:
+        """How the model is served in `environment`, or None if it is not."""
+        return self.environments.get(environment)
+
+
+class EnvironmentSettings(_Settings):
+    """One deploy environment's account (`config/<name>.yaml`)."""
+
+    account: AccountId
+    region: Region
+    removal_policy: Literal["retain", "destroy"] = "retain"
+
+
+Version = Annotated[int, Field(gt=0, strict=True)]
 
 
 class PromotionManifest(_Settings):
-    """`config/promotion.yaml`: environment name -> pinned model package version."""
+    """`config/promotion.yaml`: model -> environment -> pinned package version (or null)."""
 
-    environments: dict[EnvironmentName, PromotionPin]
+    models: dict[ModelName, dict[EnvironmentName, Version | None]]
+
+    def version(self, model: str, environment: str) -> int | None:
+        """The version `model` serves in `environment` (None: nothing pinned)."""
+        return self.models.get(model, {}).get(environment)
 
 
 class Settings(_Settings):
@@ -262,19 +329,18 @@ class Settings(_Settings):
 
     build: BuildSettings
     environments: dict[str, EnvironmentSettings]
+    models: dict[str, ModelSettings]
     promotion: PromotionManifest
 
-    @model_validator(mode="after")
-    def _pins_match(self) -> Settings:
-        group = self.build.registry.model_package_group_name
-        for env, pin in self.promotion.environments.items():
-            if pin.model_package_group != group:
-                raise ValueError(
-                    f"{PROMOTION_FILE}: environments.{env}.model_package_group: got"
-                    f" {pin.model_package_group!r}; the registry defines only {group!r}"
-                    f" ({BUILD_FILE}: registry.model_package_group_name)"
-                )
-        return self
+    def served(self, environment: str) -> list[tuple[ModelSettings, ServingSettings, int]]:
+        """Each model served in `environment` with a pinned version, with both."""
+        found = []
+        for model in self.models.values():
+            serving = model.serving(environment)
+            version = self.promotion.version(model.name, environment)
+            if serving is not None and version is not None:
+                found.append((model, serving, version))
+        return found
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -325,22 +391,21 @@ def load_manifest(path: Path) -> PromotionManifest:
     return parse(PromotionManifest, _read_yaml(path), path)
 
 
-def load_settings(config_dir: Path = CONFIG_DIR, environments: list[str] | None = None) -> Settings:
-    """Load build, environment and promotion settings from `config_dir`.
+def load_settings(
+    config_dir: Path = CONFIG_DIR,
+    environments: list[str] | None = None,
+    models: list[str] | None = None,
+) -> Settings:
+    """Load build, environment, model and promotion settings from `config_dir`.
 
-    `environments` limits the deploy environments loaded (default: every
-    `<name>.yaml` beside `build.yaml`); an unknown name fails with the known ones.
+    `environments` limits the deploy environments loaded (default: every `<name>.yaml`
+    beside `build.yaml`) and `models` the models (default: every `models/<name>.yaml`);
+    an unknown name fails with the known ones.
     """
     known = sorted(
         p.stem for p in config_dir.glob("*.yaml") if p.name not in (BUILD_FILE, PROMOTION_FILE)
     )
-    wanted = known if environments is None else environments
-    unknown = [e for e in wanted if e not in known]
-    if unknown:
-        raise ConfigurationError(
-            f"unknown environment(s) {unknown}: no config/<name>.yaml for them;"
-            f" known environments: {known}"
-        )
+    wanted = _choose("environment", known, environments, "config/<name>.yaml")
     build = parse(BuildSettings, _read_yaml(config_dir / BUILD_FILE), config_dir / BUILD_FILE)
     envs = {
         name: parse(
@@ -350,25 +415,92 @@ def load_settings(config_dir: Path = CONFIG_DIR, environments: list[str] | None 
         )
         for name in wanted
     }
-    manifest = load_manifest(config_dir / PROMOTION_FILE)
-    target = build.promotion_target
-    if target not in manifest.environments:
+    model_files = {p.stem: p for p in sorted((config_dir / MODELS_DIR).glob("*.yaml"))}
+    chosen = _choose("model", sorted(model_files), models, "config/models/<name>.yaml")
+    loaded = {name: _load_model(model_files[name], known) for name in chosen}
+    manifest_path = config_dir / PROMOTION_FILE
+    manifest = load_manifest(manifest_path)
+    _check_manifest(manifest, manifest_path, known, sorted(model_files))
+    if build.promotion_target not in known:
         raise ConfigurationError(
-            f"{config_dir / BUILD_FILE}: promotion_target: got {target!r}; the environments"
-            f" pinned in {PROMOTION_FILE} are {sorted(manifest.environments)}"
+            f"{config_dir / BUILD_FILE}: promotion_target: got {build.promotion_target!r};"
+            f" allowed one of the environments {known}"
         )
-    strays = sorted(set(manifest.environments) - set(known))
+    _check_unique(loaded, config_dir)
+    manifest = PromotionManifest(
+        models={
+            model: {env: v for env, v in pins.items() if env in wanted}
+            for model, pins in manifest.models.items()
+            if model in loaded
+        }
+    )
+    return Settings(build=build, environments=envs, models=loaded, promotion=manifest)
+
+
+def _choose(kind: str, known: list[str], wanted: list[str] | None, file: str) -> list[str]:
+    chosen = known if wanted is None else wanted
+    unknown = [name for name in chosen if name not in known]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {kind}(s) {unknown}: no {file} for them; known {kind}s: {known}"
+        )
+    return list(chosen)
+
+
+def _load_model(path: Path, environments: list[str]) -> ModelSettings:
+    data = _read_yaml(path)
+    if "name" in data:
+        raise ConfigurationError(
+            f"{path}: name: got {data['name']!r}; a model is named by its file"
+            f" ({path.stem!r}): remove the key or rename the file"
+        )
+    model = parse(ModelSettings, {"name": path.stem, **data}, path)
+    strays = sorted(set(model.environments) - set(environments))
     if strays:
         raise ConfigurationError(
-            f"{config_dir / PROMOTION_FILE}: environments.{strays[0]}: no settings file"
-            f" config/{strays[0]}.yaml; known environments: {known}"
+            f"{path}: environments.{strays[0]}: no config/{strays[0]}.yaml; allowed one of"
+            f" the environments {environments}"
         )
-    manifest = PromotionManifest(
-        environments={k: v for k, v in manifest.environments.items() if k in wanted}
-    )
-    try:
-        return Settings(build=build, environments=envs, promotion=manifest)
-    except ValidationError as exc:
-        raise ConfigurationError(
-            "\n".join(str(e["ctx"]["error"]) if "ctx" in e else e["msg"] for e in exc.errors())
-        ) from None
+    return model
+
+
+def _check_manifest(
+    manifest: PromotionManifest, path: Path, environments: list[str], models: list[str]
+) -> None:
+    for model, pins in manifest.models.items():
+        if model not in models:
+            raise ConfigurationError(
+                f"{path}: models.{model}: no config/models/{model}.yaml; allowed one of the"
+                f" models {models}"
+            )
+        for env in pins:
+            if env not in environments:
+                raise ConfigurationError(
+                    f"{path}: models.{model}.{env}: no config/{env}.yaml; allowed one of the"
+                    f" environments {environments}"
+                )
+
+
+def _check_unique(models: Mapping[str, ModelSettings], config_dir: Path) -> None:
+    """Names AWS needs unique per account and region must not repeat across model files."""
+    seen: dict[tuple[str, str], str] = {}
+    for model in models.values():
+        where = f"{config_dir / MODELS_DIR / model.name}.yaml"
+        names = [
+            ("pipeline.name", model.pipeline_name),
+            ("registry.model_package_group_name", model.group),
+        ] + [
+            (f"environments.{env}.endpoint.name", f"{env}/{serving.endpoint.name}")
+            for env, serving in model.environments.items()
+            if serving is not None
+        ]
+        for key, name in names:
+            kind = key.rsplit(".", 1)[-1]
+            other = seen.get((kind, name))
+            if other is not None:
+                shown = name.split("/", 1)[-1]
+                raise ConfigurationError(
+                    f"{where}: {key}: got {shown!r}, which {other} uses already; allowed a"
+                    " name no other model uses"
+                )
+            seen[(kind, name)] = f"{where} ({key})"

@@ -49,6 +49,7 @@ POWERTOOLS_LAYER_VERSION = 27
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
 _BRANCH = re.compile(r"(?!/)(?!.*\.\.)(?!.*/$)(?!.*\.lock$)[A-Za-z0-9._/-]{1,200}")
 _ENVIRONMENT = re.compile(r"[a-z][a-z0-9-]{1,20}")
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 _SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 _MANIFEST_PATH = re.compile(r"(?!/)(?!(.*/)?\.\.(/|$))[A-Za-z0-9._/-]{1,1024}")
 _METRIC = re.compile(r"\S+")
@@ -70,8 +71,9 @@ class ModelApproval(Construct):
     group and the three approval statuses and invokes the approval function
     (`lambdas/approval`, shipped in the package): pending packages are judged against
     `thresholds` and the current champion (approved or rejected automatically with
-    policy `auto`); approved packages become a pull request that pins
-    `target_environment` to the version (or an SNS instruction without a repository);
+    policy `auto`); approved packages become a pull request that pins this model
+    (`promotion_model`) to the version in `target_environment` of the promotion manifest
+    (or an SNS instruction without a repository);
     rejections are announced on `topic`.
 
     Each threshold is a minimum or a maximum (`MetricThreshold`), and the champion
@@ -114,6 +116,7 @@ class ModelApproval(Construct):
         report_metrics: Sequence[str] | None = None,
         policy: Literal["manual", "auto"] = "manual",
         target_environment: str = "staging",
+        promotion_model: str | None = None,
         github_repository: str | None = None,
         github_base_branch: str = "main",
         github_token_secret_name: str | None = None,
@@ -151,6 +154,10 @@ class ModelApproval(Construct):
             reject).
         :param target_environment: the environment an approved version is promoted to
             (its entry in the manifest). Default `staging`.
+        :param promotion_model: the model's key in the promotion manifest; a promotion
+            pull request changes only `models.<promotion_model>.<target_environment>`, on
+            branch `promote/<promotion_model>-v<version>-<environment>`. Default: the
+            model package group name.
         :param github_repository: `owner/name` to open promotion PRs in. Default none:
             promotion instructions go to `topic`.
         :param github_base_branch: branch promotion PRs target. Default `main`.
@@ -194,6 +201,14 @@ class ModelApproval(Construct):
             "an environment name of the manifest: 2-21 lower-case letters, digits and"
             " hyphens, starting with a letter",
         )
+        if promotion_model is not None:
+            check.text(
+                "promotion_model",
+                promotion_model,
+                _MODEL,
+                "a model name of the manifest: 1-63 letters, digits, '.', '_' and '-',"
+                " starting with a letter or digit",
+            )
         if github_repository is not None:
             check.text("github_repository", github_repository, _REPOSITORY, "owner/name")
         check.text("github_base_branch", github_base_branch, _BRANCH, "a git branch name")
@@ -252,6 +267,7 @@ class ModelApproval(Construct):
             "GITHUB_BASE_BRANCH": github_base_branch,
             "PROMOTION_MANIFEST_PATH": manifest_path,
             "PROMOTION_TARGET_ENVIRONMENT": target_environment,
+            "PROMOTION_MODEL": promotion_model or registry.model_package_group_name,
         }
         secret = None
         if github_repository and github_token_secret_name:

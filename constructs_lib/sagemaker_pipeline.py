@@ -560,7 +560,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
                 s3_deployment.Source.bucket(asset.bucket, asset.s3_object_key)
                 for asset in self.step_source_assets.values()
             ],
-            destination_bucket=self.artifact_bucket,
+            destination_bucket=self._upload_bucket(),
             destination_key_prefix=code_prefix,
             # Content-addressed: nothing to prune, and running executions keep theirs.
             prune=False,
@@ -592,6 +592,25 @@ class SageMakerPipeline(_PipelineMembers, Construct):
 
         return re.sub(placeholders.STEP_SOURCE_PATTERN.pattern + "(/?)", url, text)
 
+    def _upload_bucket(self) -> s3.IBucket:
+        """The artifact bucket as the uploads' destination, by reference.
+
+        BucketDeployment tags a destination bucket defined in the app with one tag per
+        deployment (for ownership on delete, which `retain_on_delete` makes moot): every
+        pipeline would change the bucket's stack and 50 pipelines would exhaust S3's tag
+        limit. A reference to the same bucket and key carries no tags.
+        """
+        existing = self.node.try_find_child("UploadBucket")
+        if existing is not None:
+            return existing  # type: ignore[return-value]
+        return s3.Bucket.from_bucket_attributes(
+            self,
+            "UploadBucket",
+            bucket_arn=self.artifact_bucket.bucket_arn,
+            bucket_name=self.artifact_bucket.bucket_name,
+            encryption_key=self.artifact_bucket.encryption_key,
+        )
+
     def _definition_in_s3(self, body: str) -> Any:
         resolved = json.dumps(Stack.of(self).resolve(body), sort_keys=True)
         digest = hashlib.sha256(resolved.encode()).hexdigest()[:20]
@@ -601,7 +620,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             self,
             "DefinitionUpload",
             sources=[s3_deployment.Source.data(file_name, body)],
-            destination_bucket=self.artifact_bucket,
+            destination_bucket=self._upload_bucket(),
             destination_key_prefix=prefix,
             prune=False,
             retain_on_delete=True,

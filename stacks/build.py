@@ -1,11 +1,20 @@
-"""The build stack: artifact store, model registry and the training pipeline."""
+"""The shared build stack (artifacts, notifications, GitHub), and the pipeline packages.
+
+Every model's pipeline runs in the build account and writes under its own prefix of one
+artifact bucket; one topic carries every model's approvals and failures; GitHub's OIDC
+provider and deploy role exist once per account. Per-model pieces live in
+`stacks/model_build.py`.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import json
+import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
@@ -17,18 +26,14 @@ from constructs_lib import placeholders
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.github_deploy_access import GitHubDeployAccess
-from constructs_lib.model_approval import ModelApproval
-from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.notification_topic import NotificationTopic
-from constructs_lib.pipeline_notifications import PipelineNotifications
-from constructs_lib.retraining_schedule import RetrainingSchedule
-from constructs_lib.sagemaker_pipeline import SageMakerPipeline
-from pipelines.tabular_classifier import pipeline as reference_pipeline
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO_ROOT / ".build"
-PIPELINE_CODE = Path(reference_pipeline.__file__).resolve().parent
+PIPELINES_DIR = REPO_ROOT / "pipelines"
 PLACEHOLDERS = Path(placeholders.__file__).resolve()
+PIPELINES_PREFIX = "pipelines/"
+"""Every model's pipeline writes below `pipelines/<pipeline name>/` of the build bucket."""
 
 
 def build_artifacts_bucket_name(settings: BuildSettings) -> str:
@@ -41,10 +46,52 @@ def build_key_alias() -> str:
     return "alias/mlops-build-artifacts"
 
 
-def definition_key(**arguments: Any) -> str:
-    """What the cached definition depends on, hashed (see `cached_definition`)."""
+def removal_policy(setting: str) -> RemovalPolicy:
+    """Map the `removal_policy` setting to CDK's enum."""
+    return RemovalPolicy.RETAIN if setting == "retain" else RemovalPolicy.DESTROY
+
+
+def pipeline_package(package: str, where: str) -> ModuleType:
+    """The pipeline package `pipelines.<package>`, checked for the interface the app uses
+    (`build_pipeline`, `step_sources`, `DATA_PREFIX`, `SAMPLE_REQUEST`)."""
+    try:
+        module = importlib.import_module(f"pipelines.{package}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in (f"pipelines.{package}", "pipelines"):
+            raise
+        known = sorted(
+            p.name for p in PIPELINES_DIR.iterdir() if (p / "__init__.py").is_file()
+        )
+        raise ConfigurationError(
+            f"{where}: pipeline.package: got {package!r}; allowed a package under pipelines/"
+            f" ({', '.join(known)})"
+        ) from None
+    missing = [
+        name
+        for name in ("build_pipeline", "step_sources", "DATA_PREFIX", "SAMPLE_REQUEST")
+        if not hasattr(module, name)
+    ]
+    if missing:
+        raise ConfigurationError(
+            f"{where}: pipeline.package: got {package!r}, which lacks {missing}; a pipeline"
+            " package exports build_pipeline, step_sources, DATA_PREFIX and SAMPLE_REQUEST"
+        )
+    return module
+
+
+# Stand-ins for the names that differ between models built by one package: the SDK
+# builds a package's definition once per parameters and region, and each model gets a
+# copy with its own names (so 25 models of one package cost one SDK build).
+PIPELINE_NAME_STAND_IN = "cdk-stand-in-pipeline-name"
+GROUP_NAME_STAND_IN = "cdk-stand-in-model-package-group"
+
+
+def definition_key(package: ModuleType, **arguments: Any) -> str:
+    """What a cached definition depends on, hashed (see `cached_definition`)."""
     digest = hashlib.sha256()
-    for path in [*sorted(PIPELINE_CODE.rglob("*.py")), PLACEHOLDERS]:
+    code = Path(package.__file__ or "").resolve().parent
+    shared = sorted(PIPELINES_DIR.glob("*.py"))
+    for path in [*sorted(code.rglob("*.py")), *shared, PLACEHOLDERS]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     # SDK v3 is several distributions (sagemaker, -core, -train, -serve, -mlops...).
@@ -56,42 +103,56 @@ def definition_key(**arguments: Any) -> str:
         # the SDK: whether it is on the path must not change the key.
         and d.metadata["Name"].lower() != "sagemaker-mlops-cdk"
     )
-    digest.update(json.dumps([sdk, arguments], sort_keys=True).encode())
+    digest.update(json.dumps([package.__name__, sdk, arguments], sort_keys=True).encode())
     return digest.hexdigest()[:24]
 
 
-def cached_definition(cache_dir: Path, **arguments: Any) -> dict[str, Any]:
-    """The reference pipeline's definition, built with the SageMaker SDK once per input.
+def cached_definition(
+    package: ModuleType,
+    cache_dir: Path,
+    *,
+    pipeline_name: str,
+    model_package_group_name: str,
+    **arguments: Any,
+) -> dict[str, Any]:
+    """A model's pipeline definition, built with the SageMaker SDK once per input.
 
-    Importing the SDK and building the definition takes most of a synth, yet its output
-    depends only on the pipeline's code (and the placeholders it uses), the versions of
-    the SDK's distributions and these arguments: the result is kept in `.build/` under
-    a key of exactly those, so a warm synth skips the SDK and any change to them builds
-    afresh. `make clean` empties the cache.
+    Importing the SDK and building a definition takes most of a cold synth, yet the
+    output depends only on the package's code (with the shared pipeline helpers and the
+    placeholders), the SDK's versions, and the arguments. It is built with stand-in
+    names and kept in `cache_dir` under a key of exactly those, then each model gets it
+    with its own pipeline and group names: a warm synth skips the SDK, models sharing a
+    package and parameters share one build, and any change builds afresh. `make clean`
+    empties the cache.
     """
-    cached = cache_dir / f"definition-{definition_key(**arguments)}.json"
+    cached = cache_dir / f"definition-{definition_key(package, **arguments)}.json"
     if cached.is_file():
-        loaded: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
-        return loaded
-    definition: dict[str, Any] = json.loads(
-        reference_pipeline.build_pipeline(**arguments).definition()
+        text = cached.read_text(encoding="utf-8")
+    else:
+        built = package.build_pipeline(
+            pipeline_name=PIPELINE_NAME_STAND_IN,
+            model_package_group_name=GROUP_NAME_STAND_IN,
+            **arguments,
+        ).definition()
+        text = json.dumps(json.loads(built), indent=1)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(cached)
+    text = text.replace(PIPELINE_NAME_STAND_IN, pipeline_name).replace(
+        GROUP_NAME_STAND_IN, model_package_group_name
     )
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    for stale in cache_dir.glob("definition-*.json"):
-        stale.unlink()
-    partial = cached.with_suffix(".tmp")
-    partial.write_text(json.dumps(definition, indent=1), encoding="utf-8")
-    partial.replace(cached)
+    definition: dict[str, Any] = json.loads(text)
     return definition
 
 
-def removal_policy(setting: str) -> RemovalPolicy:
-    """Map the `removal_policy` setting to CDK's enum."""
-    return RemovalPolicy.RETAIN if setting == "retain" else RemovalPolicy.DESTROY
-
-
 class BuildStack(Stack):
-    """Where models are built: data and artifacts, the pipeline, the registry."""
+    """What every model's build side shares: one artifact store, one topic, GitHub access.
+
+    Shared, because each exists once per account by nature (GitHub's OIDC provider, the
+    fixed-name bucket deploy accounts read by name) or gains nothing from copies (one
+    topic people subscribe to once). Per model: see `ModelBuildStack`.
+    """
 
     def __init__(
         self,
@@ -105,106 +166,34 @@ class BuildStack(Stack):
             scope,
             construct_id,
             env=Environment(account=settings.account, region=settings.region),
-            description="SageMaker MLOps build side: artifact store, training pipeline, model registry",
+            description="SageMaker MLOps build side, shared by every model: artifact store,"
+            " notifications, GitHub access",
         )
-        policy = removal_policy(settings.removal_policy)
-        reader_accounts = sorted(
+        self.reader_accounts = sorted(
             {e.account for e in deploy_environments.values()} - {settings.account}
         )
         self.artifacts = ArtifactStore(
             self,
             "Artifacts",
-            removal_policy=policy,
+            removal_policy=removal_policy(settings.removal_policy),
             noncurrent_version_expiration=Duration.days(
                 settings.noncurrent_version_expiration_days
             ),
             bucket_name=build_artifacts_bucket_name(settings),
             key_alias=build_key_alias(),
         )
-        self.registry = ModelRegistry(
-            self,
-            "Registry",
-            model_package_group_name=settings.registry.model_package_group_name,
-            description=settings.registry.description or None,
-            reader_accounts=reader_accounts,
-            removal_policy=policy,
-        )
-        pipeline_settings = settings.pipeline
-        definition = cached_definition(
-            BUILD_DIR / pipeline_settings.name,
-            pipeline_name=pipeline_settings.name,
-            model_package_group_name=settings.registry.model_package_group_name,
-            region=settings.region,
-            processing_instance_type=pipeline_settings.processing_instance_type,
-            training_instance_type=pipeline_settings.training_instance_type,
-            model_quality_threshold=pipeline_settings.model_quality_threshold,
-        )
-        self.pipeline = SageMakerPipeline(
-            self,
-            "Pipeline",
-            pipeline_name=pipeline_settings.name,
-            definition=definition,
-            artifact_bucket=self.artifacts.bucket,
-            kms_key=self.artifacts.key,
-            step_sources=reference_pipeline.step_sources(BUILD_DIR / pipeline_settings.name),
-            data_read_prefixes=[reference_pipeline.DATA_PREFIX],
-            description="Preprocess, train, evaluate, baseline, quality gate, register",
-        )
-        self._automate(settings)
-        self.inference_image_repositories = self.pipeline.image_repository_arns("RegisterModel")
-        # Deploy accounts create models from registered packages: they read the model
-        # artifacts and baselines the pipeline wrote (and decrypt them).
-        for account in reader_accounts:
-            self.artifacts.grant_read(
-                iam.AccountPrincipal(account), f"{self.pipeline.artifact_prefix}*"
-            )
-
-    def _automate(self, settings: BuildSettings) -> None:
-        """Approval, failure notifications, retraining and GitHub access."""
-        key = self.artifacts.key
         self.topic = NotificationTopic(
             self,
             "Notifications",
-            key=key,
+            key=self.artifacts.key,
             display_name="SageMaker MLOps: approvals, promotions and pipeline failures",
         ).topic
+        # Deploy accounts create models from registered packages: they read the model
+        # artifacts and baselines the pipelines wrote (and decrypt them). One statement
+        # for every model, so adding a model does not change this stack.
+        for account in self.reader_accounts:
+            self.artifacts.grant_read(iam.AccountPrincipal(account), f"{PIPELINES_PREFIX}*")
         github = settings.github
-        approval = settings.approval
-        try:
-            self.approval = ModelApproval(
-                self,
-                "Approval",
-                registry=self.registry,
-                artifacts=self.artifacts,
-                evaluation_prefix=self.pipeline.artifact_prefix,
-                topic=self.topic,
-                key=key,
-                policy=approval.policy,
-                thresholds=approval.metric_thresholds(),
-                primary_metric=approval.primary_metric,
-                primary_metric_direction=approval.primary_metric_direction,
-                problem_type=approval.problem_type,
-                report_metrics=approval.report_metrics,
-                target_environment=settings.promotion_target,
-                github_repository=github.repository if github else None,
-                github_base_branch=github.base_branch if github else "main",
-                github_token_secret_name=github.token_secret_name if github else None,
-            )
-        except ConfigurationError as exc:  # name the settings file in front
-            raise ConfigurationError(f"config/build.yaml: approval: {exc}") from None
-        self.failures = PipelineNotifications(
-            self, "PipelineFailures", pipeline=self.pipeline, topic=self.topic, topic_key=key
-        )
-        retraining = settings.retraining
-        self.retraining = RetrainingSchedule(
-            self,
-            "Retraining",
-            pipeline=self.pipeline,
-            key=key,
-            schedule_expression=retraining.schedule_expression,
-            parameters=retraining.parameters,
-            enabled=retraining.enabled,
-        )
         if github:
             self.github = GitHubDeployAccess(
                 self,

@@ -1,4 +1,4 @@
-"""A deploy stack: one environment's endpoint, monitoring and alarms for its pinned model."""
+"""A model deploy stack: one model's endpoint, monitoring and alarms in one environment."""
 
 from __future__ import annotations
 
@@ -13,16 +13,13 @@ from constructs import Construct
 from config.settings import (
     BuildSettings,
     EndpointSettings,
-    EnvironmentSettings,
-    GitHubSettings,
-    PromotionPin,
+    ModelSettings,
     ServerlessVariantSettings,
+    ServingSettings,
 )
-from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.github_deploy_access import GitHubDeployAccess
 from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.realtime_endpoint import (
     Autoscaling,
@@ -33,14 +30,16 @@ from constructs_lib.realtime_endpoint import (
     TrafficShift,
 )
 from constructs_lib.registered_model import ModelVpc, RegisteredModel
-from stacks.build import build_artifacts_bucket_name, removal_policy
+from stacks.build import build_artifacts_bucket_name
+from stacks.environment import EnvironmentStack
 
 
-class DeployStack(Stack):
-    """One environment: the pinned model behind a guarded, autoscaled, watched endpoint.
+class ModelDeployStack(Stack):
+    """`mlops-<model>-<environment>`: one model behind a guarded, watched endpoint.
 
-    Which model version is served comes from `config/promotion.yaml` alone; the package
-    ARN is formatted from the build account, region, group and version, with no lookup.
+    Which version is served comes from `config/promotion.yaml` alone; the package ARN is
+    built from the build account, region, group and version, with no lookup. Captured
+    data and reports go to the environment's shared store (`environment`).
     """
 
     def __init__(
@@ -48,60 +47,30 @@ class DeployStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        name: str,
-        settings: EnvironmentSettings,
+        model: ModelSettings,
+        serving: ServingSettings,
+        version: int,
+        environment: EnvironmentStack,
         build: BuildSettings,
-        pin: PromotionPin | None,
         pipeline_prefix: str,
         image_repository_arns: list[str],
-        github: GitHubSettings | None = None,
+        file: str,
     ) -> None:
+        settings = serving
+        name = environment.environment_name
         super().__init__(
             scope,
             construct_id,
-            env=Environment(account=settings.account, region=settings.region),
-            description=f"SageMaker MLOps {name}: endpoint, monitoring and alarms",
+            env=Environment(account=environment.account, region=environment.region),
+            description=f"SageMaker MLOps {name}: model {model.name} v{version}, its"
+            " endpoint, monitoring and alarms",
         )
-        self.environment_name = name
-        self.artifacts = ArtifactStore(
-            self, "Artifacts", removal_policy=removal_policy(settings.removal_policy)
-        )
-        self.model_package_arn: str | None = None
-        if github is not None:
-            # Only jobs running in the GitHub environment of the same name may deploy
-            # here; give that environment required reviewers for prod.
-            self.github = GitHubDeployAccess(
-                self,
-                "GitHub",
-                repository=github.repository,
-                branches=[],
-                environments=[name],
-                create_provider=github.create_oidc_provider,
-                role_name_prefix=f"mlops-github-{name}",
-            )
-        if pin is None or pin.version is None:
-            CfnOutput(self, "ServedModel", value="none: no version pinned in promotion.yaml")
-            return
-        self._serve(name, settings, build, pin, pipeline_prefix, image_repository_arns)
-
-    def _serve(
-        self,
-        name: str,
-        settings: EnvironmentSettings,
-        build: BuildSettings,
-        pin: PromotionPin,
-        pipeline_prefix: str,
-        image_repository_arns: list[str],
-    ) -> None:
+        self.artifacts = environment.artifacts
         endpoint_settings = settings.endpoint
         registry = ModelRegistry.from_model_package_group_name(
-            self,
-            "Registry",
-            pin.model_package_group,
-            account=build.account,
-            region=build.region,
+            self, "Registry", model.group, account=build.account, region=build.region
         )
-        self.model_package_arn = registry.package_arn(pin.version)
+        self.model_package_arn = registry.package_arn(version)
         # The build account's artifact bucket has a fixed name and its key a fixed alias,
         # so this account can name them without a lookup; the build stack grants read.
         build_bucket = s3.Bucket.from_bucket_attributes(
@@ -120,15 +89,15 @@ class DeployStack(Stack):
                 ),
             ),
         )
-        file = f"config/{name}.yaml"
+        self._key = f"environments.{name}."
         vpc = endpoint_settings.vpc
-        with settings_errors(file, "endpoint.vpc"):
+        with settings_errors(file, self._key + "endpoint.vpc"):
             model_vpc = (
                 ModelVpc(subnet_ids=vpc.subnet_ids, security_group_ids=vpc.security_group_ids)
                 if vpc
                 else None
             )
-        with settings_errors(file, "endpoint"):
+        with settings_errors(file, self._key + "endpoint"):
             self.model = RegisteredModel(
                 self,
                 "Model",
@@ -148,7 +117,7 @@ class DeployStack(Stack):
     def _endpoint(self, file: str, endpoint_settings: EndpointSettings) -> RealtimeEndpoint:
         """The endpoint, each value class built under the YAML key it comes from."""
         v = endpoint_settings.variant
-        with settings_errors(file, "endpoint.variant"):
+        with settings_errors(file, self._key + "endpoint.variant"):
             variant: InstanceVariant | ServerlessVariant = (
                 ServerlessVariant(
                     memory_size_in_mb=v.memory_size_in_mb,  # type: ignore[arg-type]
@@ -161,7 +130,7 @@ class DeployStack(Stack):
                 )
             )
         d = endpoint_settings.deployment
-        with settings_errors(file, "endpoint.deployment"):
+        with settings_errors(file, self._key + "endpoint.deployment"):
             traffic_shift = TrafficShift(
                 type=d.type,
                 step_percent=d.step_percent,
@@ -170,7 +139,7 @@ class DeployStack(Stack):
                 maximum_execution_timeout=Duration.seconds(d.maximum_execution_timeout),
             )
         a = endpoint_settings.autoscaling
-        with settings_errors(file, "endpoint.autoscaling"):
+        with settings_errors(file, self._key + "endpoint.autoscaling"):
             autoscaling = (
                 Autoscaling(
                     min_capacity=a.min_capacity,
@@ -183,7 +152,7 @@ class DeployStack(Stack):
                 else None
             )
         c = endpoint_settings.data_capture
-        with settings_errors(file, "endpoint.data_capture"):
+        with settings_errors(file, self._key + "endpoint.data_capture"):
             data_capture = (
                 DataCapture(
                     bucket=self.artifacts.bucket,
@@ -194,7 +163,7 @@ class DeployStack(Stack):
                 if c
                 else None
             )
-        with settings_errors(file, "endpoint"):
+        with settings_errors(file, self._key + "endpoint"):
             return RealtimeEndpoint(
                 self,
                 "Endpoint",
@@ -210,7 +179,7 @@ class DeployStack(Stack):
     def _watch(
         self,
         file: str,
-        settings: EnvironmentSettings,
+        settings: ServingSettings,
         build_bucket: s3.IBucket,
         pipeline_prefix: str,
     ) -> None:
@@ -218,7 +187,7 @@ class DeployStack(Stack):
         m = settings.monitoring
         self.monitor: DataQualityMonitor | None = None
         if m is not None:
-            with settings_errors(file, "monitoring"):
+            with settings_errors(file, self._key + "monitoring"):
                 self.monitor = DataQualityMonitor(
                     self,
                     "DataQuality",
@@ -233,7 +202,7 @@ class DeployStack(Stack):
                     max_runtime=Duration.seconds(m.max_runtime),
                     kms_key=self.artifacts.key,
                 )
-        with settings_errors(file, "alarms"):
+        with settings_errors(file, self._key + "alarms"):
             thresholds = AlarmThresholds(**settings.alarms.model_dump())
             self.alarms = EndpointAlarms(
                 self,

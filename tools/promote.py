@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
-"""Promote a model version to an environment by editing the promotion manifest.
+"""Promote one model's package version to an environment by editing the promotion manifest.
 
-    python tools/promote.py --env prod [--from staging | --version N]
+    python tools/promote.py --model NAME --env prod [--from staging | --version N]
                             [--manifest config/promotion.yaml] [--dry-run]
 
-Sets `environments.<env>.version` to the version the source environment serves (by
-default the environment listed just before it in the manifest, so staging -> prod),
-validates the result with `config.settings.load_manifest`, writes it unless
-`--dry-run`, and prints the unified diff: the change a promotion pull request carries.
-`--version N` pins an explicit version instead (what the approval function suggests
-when no repository is configured). Exit status: 0 when written, or when the environment
-already serves that version; 1 on an error (the message says what is wrong); 2 on bad
-arguments.
+Sets `models.<model>.<env>` to the version the source environment pins for that model
+(by default the environment listed just before `--env` under the model, so staging ->
+prod), changing that one line and nothing else (comments and layout are kept). The
+manifest is validated before and after the edit, writes happen atomically unless
+`--dry-run`, and the unified diff is printed: the change a promotion pull request
+carries. `--version N` pins an explicit version instead (what the approval function
+suggests when no repository is configured). Exit status: 0 when written, or when the
+model already serves that version there; 1 on an error (the message says what is
+wrong); 2 on bad arguments.
+
+Validation is local (PyYAML plus the rules below) rather than through
+`config.settings`, so the tool stays fast and independent of the app's settings code:
+the top level holds only `models`; model names are lower-case words joined by hyphens
+(at most 40 characters); environment names are 2-21 lower-case letters, digits and
+hyphens; each pin is a positive integer or null. The manifest must also read the same to
+YAML and to the line editor (`lambdas.approval.manifest`), so no edit is made on a
+layout the editor would misread.
 """
 
 from __future__ import annotations
@@ -19,21 +28,28 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import re
 import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python tools/promote.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
-from config.settings import PromotionManifest, load_manifest  # noqa: E402
-from constructs_lib.errors import ConfigurationError  # noqa: E402
-from lambdas.approval.manifest import ManifestError, set_version  # noqa: E402
+from lambdas.approval.manifest import ManifestError, set_version, versions  # noqa: E402
 
 DEFAULT_MANIFEST = ROOT / "config" / "promotion.yaml"
+MODEL_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+MODEL_NAME_MAX = 40
+ENVIRONMENT_NAME = re.compile(r"[a-z][a-z0-9-]{1,20}")
+
+Pins = dict[str, dict[str, int | None]]
 
 
 class PromotionError(Exception):
@@ -42,14 +58,15 @@ class PromotionError(Exception):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="promote", description="Pin an environment to a model package version."
+        prog="promote", description="Pin one model to a model package version in an environment."
     )
+    parser.add_argument("--model", required=True, help="model to promote, e.g. tabular-classifier")
     parser.add_argument("--env", required=True, help="environment to promote into, e.g. prod")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--from",
         dest="source",
-        help="environment whose version to take (default: the one listed before --env)",
+        help="environment whose pin to take (default: the one listed before --env)",
     )
     source.add_argument("--version", type=int, help="pin this version instead of a source's")
     parser.add_argument(
@@ -62,13 +79,79 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _problems(data: Any) -> list[str]:
+    """What is wrong with the manifest's YAML data, in `key: got X; allowed Y` form."""
+    if not isinstance(data, dict) or "models" not in data:
+        return ["models: missing; allowed a mapping of model -> environment -> version"]
+    problems = [f"{key}: unknown key; allowed only 'models'" for key in data if key != "models"]
+    models = data["models"]
+    if not isinstance(models, dict) or not models:
+        return [*problems, f"models: got {models!r}; allowed a mapping of model -> environments"]
+    for model, pins in models.items():
+        if not (
+            isinstance(model, str) and MODEL_NAME.fullmatch(model) and len(model) <= MODEL_NAME_MAX
+        ):
+            problems.append(
+                f"models: got model name {model!r}; allowed lower-case words of letters and"
+                f" digits joined by single hyphens, at most {MODEL_NAME_MAX} characters"
+            )
+        if not isinstance(pins, dict) or not pins:
+            problems.append(
+                f"models.{model}: got {pins!r}; allowed a mapping of environment -> version"
+            )
+            continue
+        for env, version in pins.items():
+            if not (isinstance(env, str) and ENVIRONMENT_NAME.fullmatch(env)):
+                problems.append(
+                    f"models.{model}: got environment {env!r}; allowed 2-21 lower-case letters,"
+                    " digits and hyphens, starting with a letter"
+                )
+            if version is not None and (
+                not isinstance(version, int) or isinstance(version, bool) or version < 1
+            ):
+                problems.append(
+                    f"models.{model}.{env}: got {version!r}; allowed a positive integer"
+                    " (a model package version) or null"
+                )
+    return problems
+
+
+def validate(text: str, path: Path) -> Pins:
+    """The manifest's pins, or PromotionError naming the file and every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise PromotionError(f"{path}: not valid YAML{where}") from None
+    problems = _problems(data)
+    if problems:
+        raise PromotionError(f"{path}: " + "; ".join(problems))
+    try:
+        edited = versions(text)
+    except ManifestError as exc:
+        raise PromotionError(f"{path}: {exc}") from None
+    pins: Pins = data["models"]
+    if edited != pins:
+        raise PromotionError(
+            f"{path}: the layout is not the block layout the promotion tools edit"
+            " (`models:`, then `  <model>:`, then `    <environment>: <version>` lines);"
+            f" YAML reads {pins}, the line editor {edited}"
+        )
+    return pins
+
+
 def _choose_version(
-    manifest: PromotionManifest, env: str, source: str | None, version: int | None
+    pins: Pins, model: str, env: str, source: str | None, version: int | None
 ) -> tuple[int, str]:
     """The version to pin and where it comes from."""
-    names = list(manifest.environments)
+    if model not in pins:
+        raise PromotionError(f"unknown model {model!r}; the manifest lists {list(pins)}")
+    names = list(pins[model])
     if env not in names:
-        raise PromotionError(f"unknown environment {env!r}; the manifest lists {names}")
+        raise PromotionError(
+            f"unknown environment {env!r} for model {model!r}; the manifest lists {names}"
+        )
     if version is not None:
         if version < 1:
             raise PromotionError(f"--version: got {version}; expected a positive integer")
@@ -77,43 +160,20 @@ def _choose_version(
         position = names.index(env)
         if position == 0:
             raise PromotionError(
-                f"{env!r} is the first environment in the manifest, so no environment"
-                " precedes it; pass --from ENV or --version N"
+                f"{env!r} is the first environment of {model!r} in the manifest, so no"
+                " environment precedes it; pass --from ENV or --version N"
             )
         source = names[position - 1]
     if source not in names:
-        raise PromotionError(f"unknown source environment {source!r}; the manifest lists {names}")
+        raise PromotionError(
+            f"unknown source environment {source!r} for model {model!r}; the manifest lists {names}"
+        )
     if source == env:
         raise PromotionError(f"--from {source!r} is the environment being promoted")
-    pin, target = manifest.environments[source], manifest.environments[env]
-    if pin.model_package_group != target.model_package_group:
-        raise PromotionError(
-            f"{source!r} serves model package group {pin.model_package_group!r} but {env!r}"
-            f" serves {target.model_package_group!r}; versions do not carry across groups"
-        )
-    if pin.version is None:
-        raise PromotionError(f"{source!r} has no version to promote (version: null)")
-    return pin.version, source
-
-
-def _validated_copy(path: Path, text: str) -> Path:
-    """Write `text` beside `path` and validate it; the caller moves or deletes the copy."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    temporary = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        shutil.copymode(path, temporary)
-        load_manifest(temporary)
-    except ConfigurationError as exc:
-        temporary.unlink()
-        raise PromotionError(
-            "the promoted manifest would be invalid:\n" + str(exc).replace(name, str(path))
-        ) from None
-    except BaseException:
-        temporary.unlink()
-        raise
-    return temporary
+    pinned = pins[model][source]
+    if pinned is None:
+        raise PromotionError(f"{model!r} has no version to promote in {source!r} (null)")
+    return pinned, source
 
 
 def _labels(path: Path) -> tuple[str, str]:
@@ -125,41 +185,59 @@ def _labels(path: Path) -> tuple[str, str]:
     return f"a/{relative}", f"b/{relative}"
 
 
+def _write(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically, keeping its mode."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        shutil.copymode(path, temporary)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def promote(
-    path: Path, env: str, *, source: str | None, version: int | None, dry_run: bool
+    path: Path,
+    model: str,
+    env: str,
+    *,
+    source: str | None = None,
+    version: int | None = None,
+    dry_run: bool = False,
 ) -> tuple[str, str]:
     """Promote; return the unified diff and a one-line summary ('' diff: nothing changed)."""
     try:
         text = path.read_text(encoding="utf-8")
-        manifest = load_manifest(path)
-    except (OSError, ConfigurationError) as exc:
+    except OSError as exc:
         raise PromotionError(f"cannot read the manifest: {exc}") from None
-    pinned, origin = _choose_version(manifest, env, source, version)
-    current = manifest.environments[env].version
-    group = manifest.environments[env].model_package_group
+    pins = validate(text, path)
+    pinned, origin = _choose_version(pins, model, env, source, version)
+    current = pins[model][env]
     if current == pinned:
-        return "", f"{env} already serves {group} v{pinned}; nothing to change"
+        return "", f"{model} already serves v{pinned} in {env}; nothing to change"
     try:
-        updated = set_version(text, env, pinned)
+        updated = set_version(text, model, env, pinned)
     except ManifestError as exc:
         raise PromotionError(str(exc)) from None
-    temporary = _validated_copy(path, updated)
-    if dry_run:
-        temporary.unlink()
-    else:
-        temporary.replace(path)
-    before, after = _labels(path)
+    after = validate(updated, path)
+    assert after == {**pins, model: {**pins[model], env: pinned}}  # one pin changed
+    if not dry_run:
+        _write(path, updated)
+    before_label, after_label = _labels(path)
     diff = "".join(
         difflib.unified_diff(
             text.splitlines(keepends=True),
             updated.splitlines(keepends=True),
-            fromfile=before,
-            tofile=after,
+            fromfile=before_label,
+            tofile=after_label,
         )
     )
     was = "null" if current is None else f"v{current}"
     action = "dry run, not written" if dry_run else f"written to {path}"
-    return diff, f"{env}: {group} {was} -> v{pinned} (from {origin}); {action}"
+    return diff, f"{model} in {env}: {was} -> v{pinned} (from {origin}); {action}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -168,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         diff, summary = promote(
             args.manifest,
+            args.model,
             args.env,
             source=args.source,
             version=args.version,

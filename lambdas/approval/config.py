@@ -32,6 +32,8 @@ Optional:
   ``config/promotion.yaml``.
 - ``PROMOTION_TARGET_ENVIRONMENT``: the environment an approved version is promoted to.
   Default ``staging``.
+- ``PROMOTION_MODEL``: the model's key in the manifest (``models.<model>.<environment>``);
+  a promotion changes only that model's pin. Default: the model package group name.
 
 A missing or invalid value raises `ConfigError` naming the variable.
 """
@@ -51,6 +53,7 @@ from .errors import ConfigError
 _GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 _ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,20}$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _BRANCH = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
@@ -93,6 +96,12 @@ class Config:
     promotion_manifest_path: str = "config/promotion.yaml"
     promotion_target_environment: str = "staging"
     primary_direction: Direction = "higher"
+    promotion_model: str | None = None
+
+    @property
+    def model(self) -> str:
+        """The model whose pin a promotion changes: `promotion_model`, else the group."""
+        return self.promotion_model or self.model_package_group_name
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -249,6 +258,15 @@ def load_config(env: Mapping[str, str]) -> Config:
         "expected an environment name from the manifest, e.g. staging",
     )
 
+    model = _optional(env, "PROMOTION_MODEL", group)
+    _check(
+        bool(_MODEL.match(model)),
+        "PROMOTION_MODEL",
+        model,
+        "expected the model's key in the promotion manifest (letters, digits, '.', '_', '-';"
+        " 1-63), e.g. tabular-classifier",
+    )
+
     return Config(
         model_package_group_name=group,
         approval_policy="auto" if policy == "auto" else "manual",
@@ -263,4 +281,5 @@ def load_config(env: Mapping[str, str]) -> Config:
         github_api_url=_api_url(_optional(env, "GITHUB_API_URL", "https://api.github.com")),
         promotion_manifest_path=manifest,
         promotion_target_environment=target,
+        promotion_model=model,
     )

@@ -24,6 +24,11 @@ class DeadLetter(Exception):  # noqa: N818 - names the outcome, not the fault
         super().__init__(reason)
         self.reason = reason
 
+    @property
+    def attributes(self) -> dict[str, str]:
+        """Message attributes the dead letter carries besides the reason and category."""
+        return {}
+
 
 class MalformedEvent(DeadLetter):
     """The event is not a well-formed "SageMaker Model Package State Change" event."""

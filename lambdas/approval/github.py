@@ -1,18 +1,28 @@
 """A small GitHub REST client: the calls a promotion pull request needs, nothing more.
 
-Standard library only (urllib). Server errors (5xx), rate limiting (429, and 403 whose
-message says rate limit) and connection failures are retried with exponential backoff,
-or after the `Retry-After` seconds GitHub asks for. Retries stop early when the next
-attempt (its wait plus the request timeout) would not finish within the time left
-(`remaining_seconds`, fed from the Lambda context) minus a safety margin, so the
-function gives up cleanly instead of being killed by the Lambda timeout. `sleep` and
-`remaining_seconds` are injectable so tests neither wait nor depend on the clock. When
-the attempts or the time run out, `GitHubUnavailableError` says which call failed and how.
+Standard library only (urllib). Retries follow GitHub's documented rules ("Rate limits
+for the REST API", "Best practices for using the REST API"):
+
+- Primary rate limit (403 or 429 with `x-ratelimit-remaining: 0`): no request before
+  `x-ratelimit-reset` (UTC epoch seconds), so the wait is the time until then.
+- Secondary rate limit (403 or 429 with `retry-after`, or whose message says rate limit):
+  wait `retry-after` seconds; without it at least one minute, doubling on each repeat.
+- Server errors (5xx) and connection failures: exponential backoff (1, 2, 4 s), or the
+  `retry-after` seconds when given.
+
+A wait is taken only when it and the next attempt (request timeout) fit in the time
+left (`remaining_seconds`, fed from the Lambda context) minus a safety margin; otherwise
+no retry is burnt: a rate limit raises `GitHubRateLimitedError` carrying the epoch time
+after which the call may be made again (the event is dead-lettered with it, to be
+replayed then), anything else `GitHubUnavailableError`. `sleep`, `remaining_seconds`
+and `clock` (wall time, for the reset) are injectable so tests neither wait nor depend
+on the clock.
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import http.client
 import json
 import math
@@ -21,7 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
 from .errors import PromotionFailed
@@ -29,6 +39,10 @@ from .errors import PromotionFailed
 API_VERSION = "2022-11-28"
 USER_AGENT = "sagemaker-mlops-approval-lambda"
 SAFETY_MARGIN_SECONDS = 5.0  # left for dead-lettering after GitHub gives up
+SECONDARY_WAIT_SECONDS = 60.0  # GitHub: "wait for at least one minute" without retry-after
+RESET_PAD_SECONDS = 1.0  # the reset is in whole seconds and clocks differ: retry just after it
+
+RateLimit = Literal["primary", "secondary"]
 
 
 class GitHubError(PromotionFailed):
@@ -42,9 +56,28 @@ class GitHubError(PromotionFailed):
 
 
 class GitHubUnavailableError(GitHubError):
-    """GitHub kept failing (5xx, 429 or no connection) after every attempt."""
+    """GitHub kept failing (5xx or no connection) after every attempt or the time left."""
 
     category = "github-unavailable"
+
+
+class GitHubRateLimitedError(GitHubUnavailableError):
+    """GitHub's rate limit asks for a wait that does not fit in this invocation.
+
+    `retry_after_epoch` (UTC epoch seconds) is when the call may be made again; it goes
+    with the dead-lettered event (message attribute `retry_after_epoch`) so an operator or
+    a redrive replays the event after that time.
+    """
+
+    category = "github-rate-limited"
+
+    def __init__(self, reason: str, status: int | None, retry_after_epoch: int) -> None:
+        super().__init__(reason, status)
+        self.retry_after_epoch = retry_after_epoch
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        return {"retry_after_epoch": str(self.retry_after_epoch)}
 
 
 @dataclass(frozen=True)
@@ -69,17 +102,44 @@ class Response:
         return "; ".join([str(self.body.get("message") or ""), *details]).strip("; ")
 
     @property
+    def rate_limit(self) -> RateLimit | None:
+        """Which of GitHub's rate limits this answer reports, if any.
+
+        Primary: 403 or 429 with `x-ratelimit-remaining: 0`. Secondary: any other 429,
+        or a 403 with `retry-after` or a message that mentions a rate limit.
+        """
+        if self.status not in (403, 429):
+            return None
+        if self.headers.get("x-ratelimit-remaining", "").strip() == "0":
+            return "primary"
+        if self.status == 429 or "retry-after" in self.headers:
+            return "secondary"
+        return "secondary" if "rate limit" in self.message.lower() else None
+
+    @property
     def retryable(self) -> bool:
-        """5xx, 429, or a 403 that reports a rate limit (GitHub's secondary limits)."""
-        if self.status >= 500 or self.status == 429:
-            return True
-        return self.status == 403 and "rate limit" in self.message.lower()
+        """5xx, or a rate limit (once its wait is over)."""
+        return self.status >= 500 or self.rate_limit is not None
 
     @property
     def retry_after(self) -> float | None:
-        """The `Retry-After` delay in seconds, when given as a number."""
+        """The `retry-after` delay in seconds (a number, or an HTTP date), when given."""
+        raw = self.headers.get("retry-after", "").strip()
         try:
-            value = float(self.headers.get("retry-after", ""))
+            value = float(raw)
+        except ValueError:
+            try:
+                value = email.utils.parsedate_to_datetime(raw).timestamp() - time.time()
+            except (TypeError, ValueError, IndexError):
+                return None
+            value = max(value, 0.0)
+        return value if math.isfinite(value) and value >= 0 else None
+
+    @property
+    def reset_epoch(self) -> float | None:
+        """`x-ratelimit-reset`: when the primary rate limit window resets (epoch seconds)."""
+        try:
+            value = float(self.headers.get("x-ratelimit-reset", ""))
         except ValueError:
             return None
         return value if math.isfinite(value) and value >= 0 else None
@@ -97,6 +157,10 @@ class PullRequest:
         return cls(number=int(data["number"]), url=str(data["html_url"]))
 
 
+def _utc(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
 class GitHubClient:
     """Calls one repository's REST API with a token."""
 
@@ -112,6 +176,7 @@ class GitHubClient:
         timeout_seconds: float = 10.0,
         remaining_seconds: Callable[[], float] | None = None,
         safety_margin_seconds: float = SAFETY_MARGIN_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.repository = repository
         self.owner = repository.split("/", 1)[0]
@@ -123,6 +188,7 @@ class GitHubClient:
         self._timeout = timeout_seconds
         self._remaining = remaining_seconds or (lambda: math.inf)
         self._margin = safety_margin_seconds
+        self._clock = clock
 
     # -- transport -------------------------------------------------------------------
 
@@ -134,10 +200,11 @@ class GitHubClient:
         body: Mapping[str, Any] | None = None,
         query: Mapping[str, str] | None = None,
     ) -> Response:
-        """Send one call, retrying 5xx, 429, rate-limit 403 and connection errors.
+        """Send one call, retrying 5xx, rate limits and connection errors (see module doc).
 
-        Any other answer is returned. Raises `GitHubUnavailableError` when the attempts
-        run out or the next attempt would not fit in the remaining time.
+        Any other answer is returned. Raises `GitHubRateLimitedError` when a rate limit's
+        wait does not fit in the time left (or the attempts run out while rate limited),
+        `GitHubUnavailableError` when the attempts or the time run out otherwise.
         """
         url = f"{self._api_url}{path}" + (f"?{urlencode(query)}" if query else "")
         data = None if body is None else json.dumps(body).encode()
@@ -149,29 +216,77 @@ class GitHubClient:
         }
         if data is not None:
             headers["Content-Type"] = "application/json"
+        call = f"GitHub {method} {path}"
         failure = "no attempt made"
         wait = 0.0
+        limited: Response | None = None  # the last answer, when it was a rate limit
+        secondary_repeats = 0
         for attempt in range(1, self._max_attempts + 1):
             available = self._remaining() - self._margin
             if wait + self._timeout > available:
+                left = max(available, 0)
+                if limited is not None:
+                    raise self._rate_limited(
+                        call,
+                        failure,
+                        limited,
+                        wait,
+                        f"{wait:.0f} s away: the wait and another attempt"
+                        f" ({wait + self._timeout:.0f} s) do not fit in the {left:.0f} s"
+                        " this invocation has left",
+                    )
                 raise GitHubUnavailableError(
-                    f"GitHub {method} {path}: {failure} (gave up after {attempt - 1} attempts:"
+                    f"{call}: {failure} (gave up after {attempt - 1} attempts:"
                     f" another would need {wait + self._timeout:.0f} s, only"
-                    f" {max(available, 0):.0f} s of the time limit are left)"
+                    f" {left:.0f} s of the time limit are left)"
                 )
             if wait:
                 self._sleep(wait)
             response, failure = self._send(method, url, data, headers)
+            limited = None
             if response is None:
                 wait = self._backoff * 2 ** (attempt - 1)
                 continue
             if not response.retryable:
                 return response
             failure = f"HTTP {response.status} {response.message}".strip()
-            retry_after = response.retry_after
-            wait = self._backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
+            if response.rate_limit is None:  # 5xx
+                retry_after = response.retry_after
+                wait = self._backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
+                continue
+            limited = response
+            wait = self._rate_limit_wait(response, secondary_repeats)
+            if response.rate_limit == "secondary" and response.retry_after is None:
+                secondary_repeats += 1
+        if limited is not None:
+            raise self._rate_limited(
+                call, failure, limited, wait, f"still limited after {self._max_attempts} attempts"
+            )
         raise GitHubUnavailableError(
-            f"GitHub {method} {path}: {failure} (gave up after {self._max_attempts} attempts)"
+            f"{call}: {failure} (gave up after {self._max_attempts} attempts)"
+        )
+
+    def _rate_limit_wait(self, response: Response, secondary_repeats: int) -> float:
+        """Seconds GitHub asks this client to wait before calling again."""
+        waits = []
+        if response.retry_after is not None:
+            waits.append(response.retry_after)
+        reset = response.reset_epoch
+        if response.rate_limit == "primary" and reset is not None:
+            waits.append(max(reset - self._clock(), 0.0) + RESET_PAD_SECONDS)
+        if not waits:  # no retry-after, no reset: at least a minute, doubling on repeats
+            waits.append(SECONDARY_WAIT_SECONDS * 2**secondary_repeats)
+        return max(waits)
+
+    def _rate_limited(
+        self, call: str, failure: str, response: Response, wait: float, why: str
+    ) -> GitHubRateLimitedError:
+        retry_at = math.ceil(self._clock() + wait)
+        return GitHubRateLimitedError(
+            f"{call}: {failure} ({response.rate_limit} rate limit); GitHub allows the call again"
+            f" at {_utc(retry_at)} (epoch {retry_at}), {why}: replay the event after that time",
+            response.status,
+            retry_at,
         )
 
     def _send(

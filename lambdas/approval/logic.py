@@ -10,8 +10,10 @@ Per approval status of a package in the configured group:
   reject it when a metric is below its minimum or above its maximum, otherwise leave it
   pending and notify. The champion comparison follows the primary metric's direction
   (for rmse, beating means lower). The reason goes in ``ApprovalDescription``.
-- ``Approved``: open a pull request that pins the target environment to this version in
-  the promotion manifest (or, with no repository configured, publish that instruction).
+- ``Approved``: open a pull request that pins this model (``PROMOTION_MODEL``, default the
+  group) to this version in the target environment of the promotion manifest, changing
+  only ``models.<model>.<environment>`` (or, with no repository configured, publish that
+  instruction).
 - ``Rejected``: publish a notice with the package's ``ApprovalDescription``.
 
 Retries are harmless: the package is re-described first and left alone once its status
@@ -27,11 +29,14 @@ Failure handling (principle 7, nothing is lost):
 - Malformed events, foreign events (other source, detail type or group) and promotion
   failures this function foresees (GitHub still failing after in-process retries or when
   too little of the invocation's time is left for another attempt, GitHub
-  refusing a call, no token in the secret, a manifest without the environment) are
-  logged with the event id and sent to the dead-letter queue with the reason; then the
-  handler returns normally. Re-raising would make Lambda retry the event twice more
-  (each time with its own GitHub retries) and then write a second copy, in another
-  format, through the on-failure destination.
+  refusing a call, no token in the secret, a manifest without the model or environment)
+  are logged with the event id and sent to the dead-letter queue with the reason; then
+  the handler returns normally. A GitHub rate limit whose wait does not fit in the
+  invocation is dead-lettered as ``github-rate-limited`` with the message attribute
+  ``retry_after_epoch`` (when GitHub allows the call again): replay the event after that
+  time. Re-raising would make Lambda retry the event twice more (each time with its own
+  GitHub retries) and then write a second copy, in another format, through the
+  on-failure destination.
 - Anything else (AWS API errors such as AccessDenied, bugs) propagates: Lambda retries
   the asynchronous invocation, then its on-failure destination (the same queue) keeps the
   event.
@@ -158,6 +163,7 @@ def dead_letter(
         "category": error.category,
         "origin": DLQ_ORIGIN,
         "event_id": event_id or "",
+        **error.attributes,
     }
     sqs.send_message(
         QueueUrl=queue_url,
@@ -329,9 +335,21 @@ def github_token(secretsmanager: Any, secret_arn: str) -> str:
     return value
 
 
-def branch_name(group: str, version: int, environment: str) -> str:
-    """The promotion branch: derived from the package, so retries reuse it."""
-    return f"promote/{group}-v{version}-{environment}"
+def branch_name(model: str, version: int, environment: str) -> str:
+    """The promotion branch: derived from the model and package, so retries reuse it."""
+    return f"promote/{model}-v{version}-{environment}"
+
+
+def _title(cfg: Config, version: int) -> str:
+    return f"Promote {cfg.model} v{version} to {cfg.promotion_target_environment}"
+
+
+def _package(detail: ModelPackageStateChange, cfg: Config) -> str:
+    """How the pull request names the package: the model, and the group when it differs."""
+    name = f"{cfg.model} v{detail.model_package_version}"
+    if cfg.model == detail.model_package_group_name:
+        return name
+    return f"{name} (model package group {detail.model_package_group_name})"
 
 
 def _pull_body(
@@ -356,12 +374,11 @@ def _pull_body(
     )
     return "\n".join(
         [
-            f"Promote model package **{detail.model_package_group_name}"
-            f" v{detail.model_package_version}** to **{env}**.",
+            f"Promote model **{_package(detail, cfg)}** to **{env}**.",
             "",
-            f"Sets `environments.{env}.version` to `{detail.model_package_version}` in"
-            f" `{cfg.promotion_manifest_path}`. Merging deploys it to {env};"
-            " reverting this change rolls back.",
+            f"Sets `models.{cfg.model}.{env}` to `{detail.model_package_version}` in"
+            f" `{cfg.promotion_manifest_path}`; no other model's pin changes. Merging deploys"
+            f" it to {env}; reverting this change rolls back.",
             "",
             *table,
             "",
@@ -380,23 +397,27 @@ def open_promotion(
     cfg: Config,
     body: str,
 ) -> Result:
-    """Open (or find) the pull request that pins the target environment to this version."""
+    """Open (or find) the pull request that pins the model to this version in the target
+    environment; the commit changes that one line of the manifest."""
     env = cfg.promotion_target_environment
     base = cfg.github_base_branch
     path = cfg.promotion_manifest_path
     version = detail.model_package_version
-    branch = branch_name(detail.model_package_group_name, version, env)
-    title = f"Promote {detail.model_package_group_name} v{version} to {env}"
+    branch = branch_name(cfg.model, version, env)
+    title = _title(cfg, version)
 
     base_sha = gh.branch_sha(base)
     base_text, base_blob = gh.get_file(path, base)
     try:
-        desired = set_version(base_text, env, version)
+        desired = set_version(base_text, cfg.model, env, version)
     except ManifestError as exc:
         raise PromotionFailed(f"{path} on {base!r}: {exc}") from None
     if desired == base_text:
         logger.info("manifest already pins this version; nothing to do")
-        return {"action": "none", "reason": f"{env} already pins v{version} on {base}"}
+        return {
+            "action": "none",
+            "reason": f"{cfg.model} already pins v{version} in {env} on {base}",
+        }
 
     existing = gh.find_open_pull(branch, base)
     if existing is not None:
@@ -427,6 +448,7 @@ def on_approved(
     event_id: str | None,
     sleep: Callable[[float], None],
     remaining_seconds: Callable[[], float] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Result:
     """Propose the promotion: a pull request, or an SNS instruction without a repository."""
     arn = detail.model_package_arn
@@ -449,16 +471,18 @@ def on_approved(
     if cfg.github_repository is None:
         instruction = (
             f"No GitHub repository is configured, so no pull request was opened.\n"
-            f"To promote, set environments.{env}.version to {version} in"
+            f"To promote, set models.{cfg.model}.{env} to {version} in"
             f" {cfg.promotion_manifest_path} and open a pull request, e.g.:\n\n"
-            f"    python tools/promote.py --env {env} --version {version}\n\n{body}"
+            f"    python tools/promote.py --model {cfg.model} --env {env} --version {version}"
+            f"\n\n{body}"
         )
         publish(
             clients.sns,
             cfg.notification_topic_arn,
-            f"Promote {detail.model_package_group_name} v{version} to {env}",
+            _title(cfg, version),
             instruction,
             kind="promotion-instruction",
+            model=cfg.model,
             model_package_group=detail.model_package_group_name,
             model_package_version=str(version),
         )
@@ -471,6 +495,7 @@ def on_approved(
         api_url=cfg.github_api_url,
         sleep=sleep,
         remaining_seconds=remaining_seconds,
+        clock=clock,
     )
     return open_promotion(gh, detail, cfg, body)
 
@@ -484,6 +509,7 @@ def _dispatch(
     clients: Clients,
     sleep: Callable[[float], None],
     remaining_seconds: Callable[[], float] | None,
+    clock: Callable[[], float],
 ) -> Result:
     detail = event.detail
     if detail.model_package_group_name != cfg.model_package_group_name:
@@ -513,6 +539,7 @@ def _dispatch(
             event_id=event.id,
             sleep=sleep,
             remaining_seconds=remaining_seconds,
+            clock=clock,
         )
     return on_rejected(detail, cfg, clients)
 
@@ -524,11 +551,13 @@ def process(
     *,
     sleep: Callable[[float], None] = time.sleep,
     remaining_seconds: Callable[[], float] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> Result:
     """Handle one EventBridge event; dead-letter what cannot be handled, return a summary.
 
     `remaining_seconds` returns the time left in the invocation (the handler feeds it
     from the Lambda context); GitHub retries stop before it runs out. None: no limit.
+    `clock` is the wall time (epoch seconds) GitHub's rate-limit reset is compared with.
     """
     event_id = event.get("id") if isinstance(event, dict) else None
     event_id = event_id if isinstance(event_id, str) and event_id else None
@@ -536,12 +565,12 @@ def process(
     logger.append_keys(event_id=event_id or "unknown")
     try:
         parsed = parse_event(event)
-        result = _dispatch(parsed, cfg, clients, sleep, remaining_seconds)
+        result = _dispatch(parsed, cfg, clients, sleep, remaining_seconds, clock)
     except DeadLetter as exc:
         log = logger.warning if isinstance(exc, ForeignEvent) else logger.error
         log(
             "event sent to the dead-letter queue",
-            extra={"category": exc.category, "reason": exc.reason},
+            extra={"category": exc.category, "reason": exc.reason, **exc.attributes},
         )
         dead_letter(clients.sqs, cfg.dead_letter_queue_url, event, exc, event_id)
         return {
@@ -549,6 +578,7 @@ def process(
             "action": "dead-lettered",
             "category": exc.category,
             "reason": exc.reason,
+            **exc.attributes,
         }
     except Exception:
         logger.exception(

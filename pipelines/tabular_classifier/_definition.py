@@ -21,18 +21,16 @@ the SDK is imported. Choices that keep the definition offline and reproducible:
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import boto3
 from sagemaker.core import image_uris
 from sagemaker.core.drift_check_baselines import DriftCheckBaselines
-from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.model_metrics import ModelMetrics
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
     MetricDefinition,
     ProcessingInput,
     ProcessingOutput,
-    ProcessingS3Input,
     ProcessingS3Output,
 )
 from sagemaker.core.training.configs import (
@@ -64,29 +62,18 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
 from constructs_lib import placeholders
+from pipelines._sdk import ANALYZER_ENVIRONMENT as _ANALYZER_ENVIRONMENT
+from pipelines._sdk import ANALYZER_INPUT as _ANALYZER_INPUT
+from pipelines._sdk import ANALYZER_OUTPUT as _ANALYZER_OUTPUT
+from pipelines._sdk import SDK_CONFIG as _SDK_CONFIG
+from pipelines._sdk import OfflinePipeline
+from pipelines._sdk import json_source as _json_source
+from pipelines._sdk import processing_input as _input
 from pipelines.tabular_classifier import pipeline as settings
-from pipelines.tabular_classifier._offline import sdk_session
 
 _PROCESSING = "/opt/ml/processing"
 _CODE_DIR = f"{_PROCESSING}/input/code"
-
-# Model Monitor analyzer settings for a data-quality baseline (the environment the SDK's
-# DefaultModelMonitor.suggest_baseline gives the same container).
-_ANALYZER_INPUT = f"{_PROCESSING}/input/baseline_dataset_input"
-_ANALYZER_OUTPUT = f"{_PROCESSING}/output"
-_ANALYZER_ENVIRONMENT = {
-    "dataset_format": '{"csv": {"header": true, "output_columns_position": "START"}}',
-    "dataset_source": _ANALYZER_INPUT,
-    "output_path": _ANALYZER_OUTPUT,
-    "publish_cloudwatch_metrics": "Disabled",
-}
-
-_SDK_CONFIG = {
-    "SchemaVersion": "1.0",
-    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
-}
 _MAX_RUNTIME_SECONDS = 3600
-_JSON = "application/json"
 
 
 def build(
@@ -113,20 +100,6 @@ def build(
         model_quality_threshold=model_quality_threshold,
     )
     return builder.pipeline(model_package_group_name)
-
-
-class OfflinePipeline(Pipeline):  # type: ignore[misc]  # the SDK is untyped
-    """An SDK ``Pipeline`` whose ``definition()`` runs inside ``_offline.sdk_session``.
-
-    The SDK does most of its work in ``definition()`` (it re-runs each job's request
-    builder), so that is where credentials look-ups and log noise are kept out too.
-    Its session has inert credentials: use it for the definition, not ``upsert()``.
-    """
-
-    def definition(self) -> str:
-        with sdk_session():
-            text: str = super().definition()
-        return text
 
 
 class _Builder:
@@ -464,21 +437,3 @@ class _Builder:
                 s3_upload_mode="EndOfJob",
             ),
         )
-
-
-def _input(name: str, s3_uri: Any, local_path: str) -> ProcessingInput:
-    return ProcessingInput(
-        input_name=name,
-        s3_input=ProcessingS3Input(
-            s3_uri=s3_uri,
-            local_path=local_path,
-            s3_data_type="S3Prefix",
-            s3_input_mode="File",
-            s3_data_distribution_type="FullyReplicated",
-        ),
-    )
-
-
-def _json_source(directory: Any, file_name: str) -> MetricsSource:
-    """A JSON file in the S3 ``directory`` a step property resolves to."""
-    return MetricsSource(s3_uri=Join(on="/", values=[directory, file_name]), content_type=_JSON)

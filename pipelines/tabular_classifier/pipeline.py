@@ -39,18 +39,15 @@ Importing this module does not import the SageMaker SDK (a multi-second import);
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 import re
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from constructs_lib import placeholders
 from constructs_lib.errors import ConfigurationError
-from pipelines.tabular_classifier._offline import sdk_session
+from pipelines._offline import sdk_session
+from pipelines._offline import write_archive as _write_archive
 
 if TYPE_CHECKING:
     from sagemaker.mlops.workflow import Pipeline
@@ -206,28 +203,3 @@ def step_sources(build_dir: Path) -> dict[str, Path]:
 def _check(prop: str, value: object, pattern: re.Pattern[str], allowed: str) -> None:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise ConfigurationError(f"build_pipeline {prop}: got {value!r}; allowed: {allowed}")
-
-
-def _write_archive(target: Path, files: list[Path]) -> Path:
-    """Write a reproducible ``.tar.gz`` of ``files`` (flat, by name) to ``target``."""
-    raw = io.BytesIO()
-    with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
-        tarfile.open(fileobj=zipped, mode="w", format=tarfile.GNU_FORMAT) as tar,
-    ):
-        for path in sorted(files, key=lambda p: p.name):
-            data = path.read_bytes()
-            info = tarfile.TarInfo(path.name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            tar.addfile(info, io.BytesIO(data))
-    content = raw.getvalue()
-    if not target.is_file() or target.read_bytes() != content:
-        # Write then rename, so a concurrent reader never sees half an archive.
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-            tmp.write(content)
-        Path(tmp.name).replace(target)
-    return target

@@ -1,27 +1,71 @@
-"""One synthesized reference app, shared by every app-level test (synth is the slow part)."""
+"""One synthesized reference app, shared by every app-level test (synth is the slow part).
+
+`synthesized` is the shipped app (both models, staging and prod); `variant` is the app
+from a copy of `config/` that adds a third model by files alone and moves some pins (see
+`VARIANT`). Both are session-scoped and every app-level test runs on one xdist worker, so
+each is synthesized once per run.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import ACCOUNT, REGION, cdk_context
+from tests.conftest import ACCOUNT, REGION, REPO_ROOT, cdk_context
 from tests.pipelines.conftest import (  # noqa: F401 (shared fixtures)
     local_pipeline_run,
     local_pipeline_run_started,
 )
 
+CLASSIFIER = "tabular-classifier"
+REGRESSOR = "diabetes-regressor"
+MODELS = [CLASSIFIER, REGRESSOR]
+ENVIRONMENTS = ["staging", "prod"]
+
+
+def build_stack(model: str) -> str:
+    """The stack id of a model's build side."""
+    return f"mlops-{model}-build"
+
+
+def deploy_stack(model: str, environment: str) -> str:
+    """The stack id of a model served in an environment."""
+    return f"mlops-{model}-{environment}"
+
+
 BUILD = "mlops-build"
+"""The build side every model shares: artifact store and key, topic, GitHub access."""
+CLASSIFIER_BUILD = build_stack(CLASSIFIER)
+REGRESSOR_BUILD = build_stack(REGRESSOR)
+STAGING, PROD = "mlops-staging", "mlops-prod"
+"""Each environment's shared stack: its artifact store and GitHub deploy access."""
+CLASSIFIER_STAGING = deploy_stack(CLASSIFIER, "staging")
+CLASSIFIER_PROD = deploy_stack(CLASSIFIER, "prod")
+REGRESSOR_STAGING = deploy_stack(REGRESSOR, "staging")
+REGRESSOR_PROD = deploy_stack(REGRESSOR, "prod")
+STACKS = [
+    BUILD,
+    CLASSIFIER_BUILD,
+    REGRESSOR_BUILD,
+    STAGING,
+    PROD,
+    CLASSIFIER_STAGING,
+    CLASSIFIER_PROD,
+    REGRESSOR_STAGING,
+    REGRESSOR_PROD,
+]
+"""Every stack of the shipped app."""
 
 
 @dataclass(frozen=True)
 class Synthesized:
-    """The reference app after `app.synth()`: templates by stack name, and the stacks."""
+    """An app after `app.synth()`: templates by stack name, and the stacks."""
 
     outdir: Path
     templates: dict[str, dict[str, Any]]
@@ -38,26 +82,31 @@ class Synthesized:
         (resource,) = self.resources(stack, resource_type).values()
         return resource
 
-    def definition_text(self) -> str:
-        """The build pipeline's definition as deployed, intrinsics given stand-in values."""
-        pipeline = self.only(BUILD, "AWS::SageMaker::Pipeline")
+    def definition_text(self, stack: str = CLASSIFIER_BUILD) -> str:
+        """A model build stack's pipeline definition as deployed, intrinsics given
+        stand-in values."""
+        pipeline = self.only(stack, "AWS::SageMaker::Pipeline")
         body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
-        return render(body, self.templates[BUILD])
+        return render(body, self.templates[stack], self.templates)
 
-    def definition(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.definition_text())
+    def definition(self, stack: str = CLASSIFIER_BUILD) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.definition_text(stack))
         return parsed
 
 
-def render(value: Any, template: dict[str, Any]) -> str:
+def render(
+    value: Any, template: dict[str, Any], templates: dict[str, dict[str, Any]] | None = None
+) -> str:
     """A CloudFormation string expression as the text it becomes on deploy, with each
     reference replaced by a realistic stand-in of its type (role and key ARNs, bucket
-    names), so the result can be checked against API shapes and patterns."""
+    names), so the result can be checked against API shapes and patterns. A reference
+    to another stack's output (`templates`: every template by stack name) renders that
+    output's value in its own template."""
     if isinstance(value, str):
         return value
     if "Fn::Join" in value:
         separator, parts = value["Fn::Join"]
-        return str(separator).join(render(p, template) for p in parts)
+        return str(separator).join(render(p, template, templates) for p in parts)
     if "Ref" in value:
         ref = value["Ref"]
         pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
@@ -75,7 +124,14 @@ def render(value: Any, template: dict[str, Any]) -> str:
             return f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
         if (kind, attribute) == ("AWS::KMS::Key", "Arn"):
             return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0123abcd-{logical_id.lower()[:8]}"
+        if (kind, attribute) == ("AWS::S3::Bucket", "Arn"):
+            return f"arn:aws:s3:::{render({'Ref': logical_id}, template)}"
         raise AssertionError(f"unexpected GetAtt {kind}.{attribute} in a definition")
+    if "Fn::GetStackOutput" in value:
+        output = value["Fn::GetStackOutput"]
+        assert templates is not None, f"a reference to another stack: {output}"
+        producer = templates[output["StackName"]]
+        return render(producer["Outputs"][output["OutputName"]]["Value"], producer, templates)
     if "Fn::Sub" in value:
         return (
             str(value["Fn::Sub"])
@@ -85,7 +141,12 @@ def render(value: Any, template: dict[str, Any]) -> str:
     raise AssertionError(f"unexpected intrinsic in a definition: {value}")
 
 
-def synthesize(outdir: Path, environments: list[str] | None = None, config_dir: Path | None = None):  # type: ignore[no-untyped-def]
+def synthesize(  # type: ignore[no-untyped-def]
+    outdir: Path,
+    environments: list[str] | None = None,
+    config_dir: Path | None = None,
+    models: list[str] | None = None,
+):
     """Synthesize the reference app in-process, cdk-nag on, as `make synth` does."""
     from aws_cdk import App
 
@@ -93,22 +154,101 @@ def synthesize(outdir: Path, environments: list[str] | None = None, config_dir: 
     from config.settings import CONFIG_DIR, load_settings
 
     app = App(outdir=str(outdir), context=cdk_context())
-    stacks = build_app(app, load_settings(config_dir or CONFIG_DIR, environments))
+    settings = load_settings(config_dir or CONFIG_DIR, environments, models)
+    stacks = build_app(app, settings)
     assembly = app.synth()
     templates = {s.stack_name: s.template for s in assembly.stacks}
     return Synthesized(outdir=outdir, templates=templates, stacks=stacks)
 
 
+def copy_config(target: Path) -> Path:
+    """A copy of the shipped `config/` (YAML only) to edit for a variation."""
+    shutil.copytree(
+        REPO_ROOT / "config", target, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first `old` in `path` by `new`; `old` must be there."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+NEW = "churn-scorer"
+"""The third model `variant` adds by files alone (on the classifier's pipeline package)."""
+NEW_MODEL_FILE = """\
+pipeline:
+  package: tabular_classifier
+  parameters:
+    model_quality_threshold: 0.8
+registry:
+  model_package_group_name: churn-scores   # not the model's name
+  description: A third model, added by this file and its pins.
+approval:
+  policy: auto
+  report_metrics: [accuracy, precision, recall, f1, auc]
+  thresholds:
+    auc: {minimum: 0.9}
+  primary_metric: auc
+environments:
+  staging:
+    endpoint:
+      name: churn-scorer-stage
+      variant:
+        memory_size_in_mb: 1024
+      network_isolation: false
+      data_capture: null
+    monitoring: null
+  prod: null                   # not served in prod yet
+"""
+VARIANT = {
+    "adds": NEW,
+    "pins": {
+        CLASSIFIER: {"staging": 3, "prod": 1},  # staging moves from v2 to v3
+        REGRESSOR: {"staging": None, "prod": 1},  # nothing pinned in staging
+        NEW: {"staging": 1, "prod": 1},  # pinned in prod, but not served there
+    },
+}
+"""How `variant` differs from the shipped config."""
+
+
+def variant_config(target: Path) -> Path:
+    """The shipped config plus the model `NEW` (a file and pins) and the pins of
+    `VARIANT`; no Python file changes."""
+    config = copy_config(target)
+    (config / "models" / f"{NEW}.yaml").write_text(NEW_MODEL_FILE)
+    lines = ["models:"]
+    for model, pins in VARIANT["pins"].items():  # type: ignore[attr-defined]
+        lines.append(f"  {model}:")
+        lines += [
+            f"    {env}: {'null' if version is None else version}" for env, version in pins.items()
+        ]
+    (config / "promotion.yaml").write_text("\n".join(lines) + "\n")
+    return config
+
+
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    # cfn-lint runs on every template below; CDK's own template validation would
-    # only repeat a subset of it at ~4 s per synth.
+    # cfn-lint runs on every template; CDK's own template validation would only repeat
+    # a subset of it at ~4 s per synth.
     os.environ.setdefault("CDK_VALIDATION", "false")
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
+@pytest.fixture(scope="session")
+def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The app from `variant_config`: a third model added by files, some pins moved."""
+    os.environ.setdefault("CDK_VALIDATION", "false")
+    root = tmp_path_factory.mktemp("variant")
+    return synthesize(root / "cdk.out", config_dir=variant_config(root / "config"))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep app-level tests on one xdist worker, so the app is synthesized once."""
+    """Keep the tests of a synthesized app on one xdist worker, so each app is
+    synthesized once; the others (subprocess runs, single stacks) may run beside them."""
     for item in items:
-        if "tests/app/" in item.nodeid:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "tests/app/" in item.nodeid and fixtures & {"synthesized", "variant"}:
             item.add_marker(pytest.mark.xdist_group("synthesized-app"))

@@ -1,11 +1,23 @@
-"""The build stack as synthesized: definition, pipeline role, registry, artifact store."""
+"""The build side as synthesized: each model's definition, pipeline role and registry (in
+`mlops-<model>-build`), and the artifact store they share (in `mlops-build`)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from constructs_lib import placeholders
-from tests.app.conftest import BUILD, render
+from tests.app.conftest import (
+    BUILD,
+    CLASSIFIER,
+    CLASSIFIER_BUILD,
+    MODELS,
+    REGRESSOR,
+    REGRESSOR_BUILD,
+    build_stack,
+    render,
+)
 from tests.support.definition_checks import (
     check_api_shapes,
     check_no_tokens,
@@ -15,19 +27,27 @@ from tests.support.definition_checks import (
 from tests.support.staged_code import job_commands, missing_step_code, staged_objects
 
 DEPLOY_ACCOUNTS = {"222222222222", "333333333333"}
+BUILD_STACKS = [build_stack(m) for m in MODELS]
 
 
-def test_definition_is_inline_and_holds_no_token_or_placeholder(synthesized):
-    pipeline = synthesized.only(BUILD, "AWS::SageMaker::Pipeline")
+@pytest.mark.parametrize("model", MODELS)
+def test_definition_is_inline_and_holds_no_token_or_placeholder(synthesized, model):
+    stack = build_stack(model)
+    pipeline = synthesized.only(stack, "AWS::SageMaker::Pipeline")
     raw = json.dumps(pipeline["Properties"]["PipelineDefinition"])
     assert check_no_tokens(raw) == []
-    text = synthesized.definition_text()
+    text = synthesized.definition_text(stack)
     assert check_no_tokens(text) == []
     assert placeholders.any_left(text) == []
+    # The shared bucket, from the shared stack.
     assert "mlops-artifacts-111111111111-eu-west-1" in text
     # Step code is read from the artifact bucket, where it keeps its file names.
     assert "cdk-hnb659fds-assets" not in text
-    assert "/pipelines/tabular-classifier/code/preprocess/" in text
+    assert f"/pipelines/{model}/code/preprocess/" in text
+    # Each pipeline writes only under its own prefix: never under another model's.
+    for other in MODELS:
+        if other != model:
+            assert f"pipelines/{other}/" not in text
 
 
 def test_every_job_command_exists_in_the_staged_code(synthesized):
@@ -38,31 +58,41 @@ def test_every_job_command_exists_in_the_staged_code(synthesized):
         objects = staged_objects(template, synthesized.outdir)
         for pipeline in synthesized.resources(name, "AWS::SageMaker::Pipeline").values():
             body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]
-            definition = json.loads(render(body, template))
+            definition = json.loads(render(body, template, synthesized.templates))
             assert missing_step_code(definition, objects) == []
-            checked += [(step, command) for step, command, _ in job_commands(definition, objects)]
-    assert checked == [
-        ("Preprocess", "/opt/ml/processing/input/code/preprocess.py"),
-        ("Train", "train.py"),
-        ("Evaluate", "/opt/ml/processing/input/code/evaluate.py"),
-    ]
+            checked += [
+                (name, step, command) for step, command, _ in job_commands(definition, objects)
+            ]
+    for stack in BUILD_STACKS:
+        assert [(step, command) for name, step, command in checked if name == stack] == [
+            ("Preprocess", "/opt/ml/processing/input/code/preprocess.py"),
+            ("Train", "train.py"),
+            ("Evaluate", "/opt/ml/processing/input/code/evaluate.py"),
+        ], stack
+    assert {name for name, _, _ in checked} == set(BUILD_STACKS)
 
 
-def test_definition_steps_match_sagemaker_api_shapes(synthesized):
-    assert check_api_shapes(synthesized.definition()) == []
+@pytest.mark.parametrize("stack", BUILD_STACKS)
+def test_definition_steps_match_sagemaker_api_shapes(synthesized, stack):
+    assert check_api_shapes(synthesized.definition(stack)) == []
 
 
-def test_definition_matches_public_schema(synthesized):
+@pytest.mark.parametrize("stack", BUILD_STACKS)
+def test_definition_matches_public_schema(synthesized, stack):
     schema = require_schema()
-    assert check_schema(synthesized.definition(), schema) == []
+    assert check_schema(synthesized.definition(stack), schema) == []
+
+
+def quality_gate(definition):  # type: ignore[no-untyped-def]
+    steps = {s["Name"]: s for s in definition["Steps"]}
+    (gate,) = [s for s in steps.values() if s["Type"] == "Condition"]
+    (condition,) = gate["Arguments"]["Conditions"]
+    return steps, condition
 
 
 def test_quality_gate_reads_the_metric_the_evaluate_script_writes(synthesized, local_pipeline_run):
     """The JsonGet path in the deployed definition resolves in a real evaluation.json."""
-    steps = {s["Name"]: s for s in synthesized.definition()["Steps"]}
-    gates = [s for s in steps.values() if s["Type"] == "Condition"]
-    (gate,) = gates
-    (condition,) = gate["Arguments"]["Conditions"]
+    steps, condition = quality_gate(synthesized.definition())
     json_get = next(
         side["Std:JsonGet"]
         for side in (condition["LeftValue"], condition["RightValue"])
@@ -83,35 +113,54 @@ def test_quality_gate_reads_the_metric_the_evaluate_script_writes(synthesized, l
     assert declared["FilePath"] == "evaluation.json"
 
 
-def test_pipeline_role_is_scoped(synthesized):
-    policies = synthesized.resources(BUILD, "AWS::IAM::Policy")
+def test_regressor_gate_registers_at_or_below_its_rmse(synthesized):
+    """Lower is better for the regressor: the gate is `rmse <= MaxRmse`, whose default is
+    the model file's `pipeline.parameters.max_rmse`."""
+    definition = synthesized.definition(REGRESSOR_BUILD)
+    _, condition = quality_gate(definition)
+    assert condition["Type"] == "LessThanOrEqualTo"
+    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "regression_metrics.rmse.value"
+    assert condition["RightValue"] == {"Get": "Parameters.MaxRmse"}
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["MaxRmse"]["DefaultValue"] == 65.0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_pipeline_role_is_scoped(synthesized, model):
+    stack = build_stack(model)
+    policies = synthesized.resources(stack, "AWS::IAM::Policy")
     (policy,) = [p for k, p in policies.items() if k.startswith("PipelineRoleDefaultPolicy")]
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
     text = json.dumps(statements)
     assert "processing-job/pipelines-*" in text
     assert "training-job/pipelines-*" in text
-    assert "model-package/tabular-classifier/*" in text
+    assert f"model-package/{model}/*" in text
+    for other in MODELS:
+        if other != model:
+            assert other not in text, f"{model}'s pipeline role reaches {other}"
     (passrole,) = [s for s in statements if s["Action"] == "iam:PassRole"]
     assert passrole["Condition"] == {
         "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
     }
     assert passrole["Resource"]["Fn::GetAtt"][0].startswith("PipelineRole")
-    roles = synthesized.resources(BUILD, "AWS::IAM::Role")
+    roles = synthesized.resources(stack, "AWS::IAM::Role")
     assert all(
         "ManagedPolicyArns" not in r["Properties"] or "FullAccess" not in json.dumps(r)
         for r in roles.values()
     )
 
 
-def test_registry_is_readable_from_deploy_accounts_only(synthesized):
-    group = synthesized.only(BUILD, "AWS::SageMaker::ModelPackageGroup")
+@pytest.mark.parametrize("model", MODELS)
+def test_registry_is_readable_from_deploy_accounts_only(synthesized, model):
+    group = synthesized.only(build_stack(model), "AWS::SageMaker::ModelPackageGroup")
+    assert group["Properties"]["ModelPackageGroupName"] == model
     statements = group["Properties"]["ModelPackageGroupPolicy"]["Statement"]
     readers = {"AWS": [f"arn:aws:iam::{a}:root" for a in sorted(DEPLOY_ACCOUNTS)]}
     assert [(s["Principal"], s["Action"], s["Resource"]) for s in statements] == [
         (
             readers,
             "sagemaker:DescribeModelPackageGroup",
-            "arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/tabular-classifier",
+            f"arn:aws:sagemaker:eu-west-1:111111111111:model-package-group/{model}",
         ),
         (
             readers,
@@ -120,20 +169,39 @@ def test_registry_is_readable_from_deploy_accounts_only(synthesized):
                 "sagemaker:DescribeModelPackage",
                 "sagemaker:ListModelPackages",
             ],
-            "arn:aws:sagemaker:eu-west-1:111111111111:model-package/tabular-classifier/*",
+            f"arn:aws:sagemaker:eu-west-1:111111111111:model-package/{model}/*",
         ),
     ]
 
 
-def test_build_artifacts_readable_cross_account_under_pipeline_prefix(synthesized):
-    policies = synthesized.resources(BUILD, "AWS::S3::BucketPolicy")
-    text = json.dumps(policies)
-    for account in DEPLOY_ACCOUNTS:
-        assert f"arn:aws:iam::{account}:root" in text
-    assert "pipelines/tabular-classifier/*" in text
+def test_build_artifacts_readable_cross_account_under_the_pipelines_prefix(synthesized):
+    """One grant for every model (`pipelines/*`), so adding a model leaves it alone."""
+    statements = [
+        statement
+        for policy in synthesized.resources(BUILD, "AWS::S3::BucketPolicy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (grant,) = [s for s in statements if s["Effect"] == "Allow" and "AWS" in s["Principal"]]
+    assert grant["Principal"] == {
+        "AWS": [f"arn:aws:iam::{a}:root" for a in sorted(DEPLOY_ACCOUNTS)]
+    }
+    assert grant["Action"] == ["s3:GetBucket*", "s3:GetObject*", "s3:List*"]
+    assert grant["Resource"][1]["Fn::Join"][1][-1] == "/pipelines/*"
     keys = json.dumps(synthesized.resources(BUILD, "AWS::KMS::Key"))
     for account in DEPLOY_ACCOUNTS:
         assert account in keys
+
+
+def test_shared_build_stack_holds_no_model(synthesized):
+    kinds = {r["Type"] for r in synthesized.templates[BUILD]["Resources"].values()}
+    assert not kinds & {
+        "AWS::SageMaker::Pipeline",
+        "AWS::SageMaker::ModelPackageGroup",
+        "AWS::Lambda::Function",
+        "AWS::Events::Rule",
+        "AWS::Scheduler::Schedule",
+    }
+    assert {"AWS::S3::Bucket", "AWS::KMS::Key", "AWS::SNS::Topic"} <= kinds
 
 
 def test_artifact_store_fixed_name_and_retained_in_build(synthesized):
@@ -146,15 +214,23 @@ def test_artifact_store_fixed_name_and_retained_in_build(synthesized):
     assert bucket[0]["DeletionPolicy"] == "Retain"
 
 
-def test_approval_status_parameter_uses_the_api_spelling(synthesized):
-    parameters = {p["Name"]: p for p in synthesized.definition()["Parameters"]}
+@pytest.mark.parametrize("model", MODELS)
+def test_approval_status_parameter_uses_the_api_spelling(synthesized, model):
+    definition = synthesized.definition(build_stack(model))
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
     assert parameters["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
     steps = [
         step
-        for s in synthesized.definition()["Steps"]
+        for s in definition["Steps"]
         for step in [s, *s.get("Arguments", {}).get("IfSteps", [])]
         if step["Type"] == "RegisterModel"
     ]
     (register,) = steps
     assert register["Arguments"]["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
-    assert register["Arguments"]["ModelPackageGroupName"] == "tabular-classifier"
+    assert register["Arguments"]["ModelPackageGroupName"] == model
+
+
+def test_classifier_and_regressor_pipelines_are_named_for_their_models(synthesized):
+    for model, stack in [(CLASSIFIER, CLASSIFIER_BUILD), (REGRESSOR, REGRESSOR_BUILD)]:
+        pipeline = synthesized.only(stack, "AWS::SageMaker::Pipeline")
+        assert pipeline["Properties"]["PipelineName"] == model

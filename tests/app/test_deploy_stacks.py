@@ -1,4 +1,5 @@
-"""Deploy stacks: pinned model, guarded endpoint, autoscaling, monitoring, alarms."""
+"""Deploy side: each model's pinned model, guarded endpoint, autoscaling, monitoring and
+alarms (`mlops-<model>-<env>`), on its environment's shared store (`mlops-<env>`)."""
 
 from __future__ import annotations
 
@@ -10,41 +11,84 @@ import pytest
 
 from config.settings import load_settings
 from constructs_lib.errors import ConfigurationError
+from tests.app.conftest import (
+    CLASSIFIER,
+    CLASSIFIER_PROD,
+    CLASSIFIER_STAGING,
+    PROD,
+    REGRESSOR,
+    REGRESSOR_PROD,
+    REGRESSOR_STAGING,
+    STAGING,
+)
 
-STAGING, PROD = "mlops-staging", "mlops-prod"
+INSTANCE_STACKS = [CLASSIFIER_STAGING, CLASSIFIER_PROD, REGRESSOR_PROD]
+"""The deploy stacks with instance-backed endpoints (regressor staging is serverless)."""
 
 
 def props(synthesized, stack, resource_type):
     return synthesized.only(stack, resource_type)["Properties"]
 
 
-@pytest.mark.parametrize(("stack", "version"), [(STAGING, 2), (PROD, 1)])
-def test_model_serves_the_pinned_version_without_lookup(synthesized, stack, version):
-    model = props(synthesized, stack, "AWS::SageMaker::Model")
-    assert model["PrimaryContainer"] == {
-        "ModelPackageName": f"arn:aws:sagemaker:eu-west-1:111111111111:model-package/tabular-classifier/{version}"
-    }
-    assert model["EnableNetworkIsolation"] is True
+@pytest.mark.parametrize(
+    ("stack", "model", "version", "isolated"),
+    [
+        (CLASSIFIER_STAGING, CLASSIFIER, 2, True),
+        (CLASSIFIER_PROD, CLASSIFIER, 1, True),
+        (REGRESSOR_STAGING, REGRESSOR, 1, False),  # serverless: no network isolation
+        (REGRESSOR_PROD, REGRESSOR, 1, True),
+    ],
+)
+def test_model_serves_the_pinned_version_without_lookup(
+    synthesized, stack, model, version, isolated
+):
+    model_props = props(synthesized, stack, "AWS::SageMaker::Model")
+    arn = f"arn:aws:sagemaker:eu-west-1:111111111111:model-package/{model}/{version}"
+    assert model_props["PrimaryContainer"] == {"ModelPackageName": arn}
+    assert model_props["EnableNetworkIsolation"] is isolated
+    outputs = synthesized.templates[stack]["Outputs"]
+    assert outputs["ServedModel"]["Value"] == arn
+    env = stack.rsplit("-", 1)[-1]
+    assert outputs["EndpointName"]["Value"] == f"{model}-{env}"
+    endpoint = props(synthesized, stack, "AWS::SageMaker::Endpoint")
+    assert endpoint["EndpointName"] == f"{model}-{env}"
 
 
-@pytest.mark.parametrize("stack", [STAGING, PROD])
-def test_endpoint_config_encrypted_capturing_and_unnamed(synthesized, stack):
+@pytest.mark.parametrize(
+    ("stack", "sampling"), [(CLASSIFIER_STAGING, 100), (CLASSIFIER_PROD, 20), (REGRESSOR_PROD, 20)]
+)
+def test_endpoint_config_encrypted_capturing_and_unnamed(synthesized, stack, sampling):
     config = props(synthesized, stack, "AWS::SageMaker::EndpointConfig")
     assert "EndpointConfigName" not in config
     assert "KmsKeyId" in config
     capture = config["DataCaptureConfig"]
     assert capture["EnableCapture"] is True
     assert "KmsKeyId" in capture
-    expected = {STAGING: 100, PROD: 20}[stack]
-    assert capture["InitialSamplingPercentage"] == expected
+    assert capture["InitialSamplingPercentage"] == sampling
 
 
-def test_prod_shifts_canary_with_rollback_alarms(synthesized):
-    endpoint = props(synthesized, PROD, "AWS::SageMaker::Endpoint")
+def test_models_capture_to_their_own_prefix_of_the_shared_store(synthesized):
+    """Both models in prod write to `mlops-prod`'s one store, each under its endpoint."""
+    for model in (CLASSIFIER, REGRESSOR):
+        config = props(synthesized, f"mlops-{model}-prod", "AWS::SageMaker::EndpointConfig")
+        uri = config["DataCaptureConfig"]["DestinationS3Uri"]
+        text = json.dumps(uri)
+        assert '"StackName": "mlops-prod"' in text
+        assert uri["Fn::Join"][1][-1] == f"/datacapture/{model}-prod"
+    kinds = {r["Type"] for r in synthesized.templates[PROD]["Resources"].values()}
+    assert "AWS::S3::Bucket" in kinds
+    assert not kinds & {"AWS::SageMaker::Endpoint", "AWS::SageMaker::Model"}
+    for stack in (CLASSIFIER_PROD, REGRESSOR_PROD):
+        assert synthesized.resources(stack, "AWS::S3::Bucket") == {}
+
+
+@pytest.mark.parametrize(("stack", "canary"), [(CLASSIFIER_PROD, 25), (REGRESSOR_PROD, 10)])
+def test_prod_shifts_canary_with_rollback_alarms(synthesized, stack, canary):
+    endpoint = props(synthesized, stack, "AWS::SageMaker::Endpoint")
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
-        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 25},
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": canary},
         "WaitIntervalInSeconds": 600,
     }
     assert policy["TerminationWaitInSeconds"] == 300
@@ -53,32 +97,67 @@ def test_prod_shifts_canary_with_rollback_alarms(synthesized):
     assert len(alarms) == 2
     alarm_ids = {a["AlarmName"]["Ref"] for a in alarms}
     metrics = {
-        synthesized.templates[PROD]["Resources"][a]["Properties"]["MetricName"] for a in alarm_ids
+        synthesized.templates[stack]["Resources"][a]["Properties"]["MetricName"] for a in alarm_ids
     }
     assert metrics == {"Invocation5XXErrors", "ModelLatency"}
     assert endpoint["RetainAllVariantProperties"] is True
 
 
-def test_staging_shifts_all_at_once(synthesized):
-    endpoint = props(synthesized, STAGING, "AWS::SageMaker::Endpoint")
+def test_classifier_staging_shifts_all_at_once(synthesized):
+    endpoint = props(synthesized, CLASSIFIER_STAGING, "AWS::SageMaker::Endpoint")
     routing = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}
     assert endpoint["RetainAllVariantProperties"] is False
 
 
-def test_prod_autoscaling_from_settings(synthesized):
-    target = props(synthesized, PROD, "AWS::ApplicationAutoScaling::ScalableTarget")
-    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 6)
-    assert target["ResourceId"] == "endpoint/tabular-classifier-prod/variant/AllTraffic"
-    policy = props(synthesized, PROD, "AWS::ApplicationAutoScaling::ScalingPolicy")
-    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
-    assert tracking["TargetValue"] == 300
-    assert (tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == (600, 60)
-    assert synthesized.resources(STAGING, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
+def test_regressor_staging_is_serverless_without_capture_or_monitor(synthesized):
+    config = props(synthesized, REGRESSOR_STAGING, "AWS::SageMaker::EndpointConfig")
+    (variant,) = config["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert "InstanceType" not in variant
+    assert "DataCaptureConfig" not in config
+    kinds = {r["Type"] for r in synthesized.templates[REGRESSOR_STAGING]["Resources"].values()}
+    assert not kinds & {
+        "AWS::SageMaker::MonitoringSchedule",
+        "AWS::SageMaker::DataQualityJobDefinition",
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+    }
+    alarms = synthesized.resources(REGRESSOR_STAGING, "AWS::CloudWatch::Alarm").values()
+    metrics = {a["Properties"]["MetricName"] for a in alarms}
+    assert "CPUUtilization" not in metrics
+    assert "ServerlessConcurrentExecutionsUtilization" in metrics
+    latency = [a for a in alarms if a["Properties"]["MetricName"] == "ModelLatency"]
+    # model_latency_p99_ms: 1000, in microseconds (the metric's unit).
+    assert [a["Properties"]["Threshold"] for a in latency] == [1_000_000]
 
 
 @pytest.mark.parametrize(
-    ("stack", "schedule"), [(STAGING, "cron(0 0 ? * * *)"), (PROD, "cron(0 * ? * * *)")]
+    ("stack", "capacity", "target", "cooldowns"),
+    [(CLASSIFIER_PROD, (2, 6), 300, (600, 60)), (REGRESSOR_PROD, (2, 4), 200, (300, 60))],
+)
+def test_prod_autoscaling_from_settings(synthesized, stack, capacity, target, cooldowns):
+    scalable = props(synthesized, stack, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (scalable["MinCapacity"], scalable["MaxCapacity"]) == capacity
+    endpoint = stack.removeprefix("mlops-")
+    assert scalable["ResourceId"] == f"endpoint/{endpoint}/variant/AllTraffic"
+    policy = props(synthesized, stack, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == target
+    assert (tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"]) == cooldowns
+
+
+def test_staging_has_no_autoscaling(synthesized):
+    for stack in (CLASSIFIER_STAGING, REGRESSOR_STAGING):
+        assert synthesized.resources(stack, "AWS::ApplicationAutoScaling::ScalableTarget") == {}
+
+
+@pytest.mark.parametrize(
+    ("stack", "schedule"),
+    [
+        (CLASSIFIER_STAGING, "cron(0 0 ? * * *)"),
+        (CLASSIFIER_PROD, "cron(0 * ? * * *)"),
+        (REGRESSOR_PROD, "cron(0 * ? * * *)"),
+    ],
 )
 def test_monitoring_schedule_against_package_baseline(synthesized, stack, schedule):
     monitoring = props(synthesized, stack, "AWS::SageMaker::MonitoringSchedule")
@@ -90,13 +169,22 @@ def test_monitoring_schedule_against_package_baseline(synthesized, stack, schedu
         monitoring["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"]
         == job["JobDefinitionName"]
     )
+    model = stack.removeprefix("mlops-").rsplit("-", 1)[0]
+    assert job["JobDefinitionName"].startswith(f"{model}-")
     lookup = json.dumps(props(synthesized, stack, "Custom::AWS"))
     assert "describeModelPackage" in lookup
-    assert "model-package/tabular-classifier/" in lookup
+    assert f"model-package/{model}/" in lookup
 
 
-@pytest.mark.parametrize("stack", [STAGING, PROD])
-def test_alarms_topic_and_dashboard(synthesized, stack):
+@pytest.mark.parametrize(
+    ("stack", "drift"),
+    [
+        (CLASSIFIER_STAGING, "mean_radius"),
+        (CLASSIFIER_PROD, "mean_radius"),
+        (REGRESSOR_PROD, "bmi"),
+    ],
+)
+def test_alarms_topic_and_dashboard(synthesized, stack, drift):
     alarms = synthesized.resources(stack, "AWS::CloudWatch::Alarm").values()
     metrics = {a["Properties"]["MetricName"] for a in alarms}
     assert {
@@ -105,13 +193,32 @@ def test_alarms_topic_and_dashboard(synthesized, stack):
         "ModelLatency",
         "CPUUtilization",
         "MemoryUtilization",
-        "feature_baseline_drift_mean_radius",
+        f"feature_baseline_drift_{drift}",
     } <= metrics
     topic = props(synthesized, stack, "AWS::SNS::Topic")
     assert "KmsMasterKeyId" in topic
     topic_id = next(iter(synthesized.resources(stack, "AWS::SNS::Topic")))
     assert all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
     synthesized.only(stack, "AWS::CloudWatch::Dashboard")
+
+
+def test_environment_stacks_hold_only_shared_pieces(synthesized):
+    for stack in (STAGING, PROD):
+        kinds = {r["Type"] for r in synthesized.templates[stack]["Resources"].values()}
+        assert kinds <= {
+            "AWS::S3::Bucket",
+            "AWS::S3::BucketPolicy",
+            "AWS::KMS::Key",
+            "AWS::KMS::Alias",
+            "AWS::IAM::OIDCProvider",
+            "AWS::IAM::Role",
+            "AWS::IAM::Policy",
+        }, stack
+    # staging removes, prod retains (removal_policy of each environment file).
+    for stack, policy in [(STAGING, "Delete"), (PROD, "Retain")]:
+        buckets = synthesized.resources(stack, "AWS::S3::Bucket").values()
+        assert len(buckets) == 2  # the store and its access logs
+        assert {b["DeletionPolicy"] for b in buckets} == {policy}
 
 
 def flatten(value: Any, path: str = "") -> dict[str, Any]:
@@ -139,7 +246,7 @@ EXPLAINED = re.compile(
             r"RetainAllVariantProperties|ExcludeRetainedVariantProperties",  # autoscaling
             r"ScheduleExpression|JobDefinitionName",  # monitoring.schedule_expression
             r"/Threshold=|AlarmDescription",  # alarms.*
-            r"ModelPackageName|model-package",  # promotion.yaml pin
+            r"ModelPackageName|model-package|^/Description=",  # promotion.yaml pin
             r"DashboardBody",  # shows the alarms above
         ]
     )
@@ -154,8 +261,8 @@ def normalized(template: dict[str, Any], env: str, account: str) -> dict[str, An
 
 
 def test_staging_and_prod_differ_only_where_settings_differ(synthesized):
-    staging = normalized(synthesized.templates[STAGING], "staging", "222222222222")
-    prod = normalized(synthesized.templates[PROD], "prod", "333333333333")
+    staging = normalized(synthesized.templates[CLASSIFIER_STAGING], "staging", "222222222222")
+    prod = normalized(synthesized.templates[CLASSIFIER_PROD], "prod", "333333333333")
     only_prod = {p for p in prod if p not in staging}
     shared = {p for p in prod if p in staging and prod[p] != staging[p]}
     autoscaling = re.compile(r"ScalableTarget|ScalingPolicy|Autoscaling|InvocationsPerInstance")
@@ -168,84 +275,93 @@ def test_staging_and_prod_differ_only_where_settings_differ(synthesized):
     assert {p for p in staging if p not in prod} <= {p for p in staging if EXPLAINED.search(p)}
 
 
-def test_changing_one_pin_changes_only_that_environments_model(tmp_path, synthesized):
-    """Moving staging from v2 to v3 leaves prod's template byte-identical and changes
-    only the package ARN (model, baseline lookup, output) in staging's."""
-    import shutil
-
-    from tests.app.conftest import synthesize
-
-    config = tmp_path / "config"
-    shutil.copytree("config", config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    manifest = config / "promotion.yaml"
-    text = manifest.read_text()
-    manifest.write_text(text.replace("    version: 2", "    version: 3", 1))
-    again = synthesize(tmp_path / "out", config_dir=config)
-    assert again.templates[PROD] == synthesized.templates[PROD]
-    # Synth is deterministic: the build stack, untouched by pins, comes out the same.
-    assert again.templates["mlops-build"] == synthesized.templates["mlops-build"]
-    before = flatten(synthesized.templates[STAGING])
-    after = flatten(again.templates[STAGING])
+def test_changing_one_pin_changes_only_that_models_stack_in_that_environment(synthesized, variant):
+    """`variant` moves the classifier's staging pin from v2 to v3 (and adds a model):
+    every other stack both apps have is byte-identical, and the classifier's staging
+    stack changes only where the package ARN shows (model, baseline lookup, output)."""
+    same = sorted(set(synthesized.templates) & set(variant.templates) - {CLASSIFIER_STAGING})
+    assert CLASSIFIER_PROD in same
+    for stack in same:
+        if stack == "mlops-build":
+            continue  # see test_adding_a_model_leaves_the_shared_build_stack_alone
+        assert variant.templates[stack] == synthesized.templates[stack], stack
+    before = flatten(synthesized.templates[CLASSIFIER_STAGING])
+    after = flatten(variant.templates[CLASSIFIER_STAGING])
     changed = sorted(p for p in after if before.get(p) != after[p])
     assert changed, "the pin change must reach the template"
     assert all(
-        "model-package" in json.dumps(after[p]) or "JobDefinitionName" in p for p in changed
+        "model-package" in json.dumps(after[p]) or "JobDefinitionName" in p or p == "/Description"
+        for p in changed
     ), changed
+    assert set(before) == set(after)
 
 
-def test_unpinned_environment_synthesizes_clean_without_an_endpoint(tmp_path):
-    """The first deploy, before any model is approved: `version: null` for staging.
-    cdk-nag runs in this synth too, and cfn-lint checks the template."""
-    import shutil
+@pytest.mark.xfail(
+    strict=True,
+    reason="BucketDeployment tags the shared bucket with aws-cdk:cr-owned:<prefix>:<addr> per"
+    " model (S3 allows 50 tags): stage step code through an imported view of the bucket",
+)
+def test_adding_a_model_leaves_the_shared_build_stack_alone(synthesized, variant):
+    """Adding a model by files changes no shared stack, so `cdk deploy mlops-<new>-*`
+    does not redeploy `mlops-build` (and the bucket's 50-tag limit is no model limit)."""
+    assert variant.templates["mlops-build"] == synthesized.templates["mlops-build"]
 
-    from cfnlint.api import ManualArgs, lint_file
 
-    from tests.app.conftest import synthesize
-
-    config = tmp_path / "config"
-    shutil.copytree("config", config, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    manifest = config / "promotion.yaml"
-    manifest.write_text(manifest.read_text().replace("    version: 2", "    version: null", 1))
-    result = synthesize(tmp_path / "out", environments=["staging"], config_dir=config)
-    kinds = {r["Type"] for r in result.templates[STAGING]["Resources"].values()}
-    assert not kinds & {
-        "AWS::SageMaker::Model",
-        "AWS::SageMaker::Endpoint",
-        "AWS::SageMaker::MonitoringSchedule",
-        "AWS::CloudWatch::Alarm",
-    }
+def test_unpinned_model_has_no_stack_in_that_environment(variant):
+    """`variant` pins nothing for the regressor in staging (`staging: null`): no
+    `mlops-diabetes-regressor-staging`, while its prod stack and the environment's shared
+    stack stay."""
+    assert REGRESSOR_STAGING not in variant.templates
+    assert REGRESSOR_STAGING not in variant.stacks
+    assert {REGRESSOR_PROD, STAGING, CLASSIFIER_STAGING} <= set(variant.templates)
+    kinds = {r["Type"] for r in variant.templates[STAGING]["Resources"].values()}
     assert "AWS::S3::Bucket" in kinds  # the environment's artifact store is still there
-    matches = lint_file(
-        tmp_path / "out" / f"{STAGING}.template.json", config=ManualArgs(regions=["eu-west-1"])
-    )
-    assert [m for m in matches if m.rule.id.startswith("E")] == []
 
 
-def deploy(settings_env, **overrides):
-    """Build one deploy stack from the shipped settings with some settings changed."""
+def deploy(model: str, environment: str, **overrides: Any):  # type: ignore[no-untyped-def]
+    """Build one model's deploy stack from the shipped settings with some settings
+    changed (no synth)."""
     from aws_cdk import App
 
-    from stacks.deploy import DeployStack
+    from stacks.deploy import ModelDeployStack
+    from stacks.environment import EnvironmentStack
     from tests.conftest import cdk_context
 
-    settings = load_settings()
-    env = settings.environments[settings_env]
-    endpoint = env.endpoint.model_copy(update=overrides.pop("endpoint", {}))
+    settings = load_settings(environments=[environment], models=[model])
+    model_settings = settings.models[model]
+    serving = model_settings.serving(environment)
+    assert serving is not None
+    endpoint = serving.endpoint.model_copy(update=overrides.pop("endpoint", {}))
     monitoring = overrides.pop("monitoring", {})
-    if monitoring is not None and env.monitoring is not None:
-        monitoring = env.monitoring.model_copy(update=monitoring)
-    alarms = env.alarms.model_copy(update=overrides.pop("alarms", {}))
-    env = env.model_copy(update={"endpoint": endpoint, "monitoring": monitoring, "alarms": alarms})
-    return DeployStack(
-        App(context=cdk_context()),
-        f"mlops-{settings_env}",
-        name=settings_env,
-        settings=env,
-        build=settings.build,
-        pin=settings.promotion.environments[settings_env],
-        pipeline_prefix="pipelines/tabular-classifier/",
-        image_repository_arns=[],
+    if monitoring is not None:
+        monitoring = serving.monitoring and serving.monitoring.model_copy(update=monitoring)
+    alarms = serving.alarms.model_copy(update=overrides.pop("alarms", {}))
+    serving = serving.model_copy(
+        update={"endpoint": endpoint, "monitoring": monitoring, "alarms": alarms}
     )
+    app = App(context=cdk_context())
+    shared = EnvironmentStack(
+        app,
+        f"mlops-{environment}",
+        name=environment,
+        settings=settings.environments[environment],
+        github=settings.build.github,
+    )
+    return ModelDeployStack(
+        app,
+        f"mlops-{model}-{environment}",
+        model=model_settings,
+        serving=serving,
+        version=1,
+        environment=shared,
+        build=settings.build,
+        pipeline_prefix=f"pipelines/{model}/",
+        image_repository_arns=[],
+        file=f"config/models/{model}.yaml",
+    )
+
+
+CLASSIFIER_FILE = r"^config/models/tabular-classifier.yaml: "
 
 
 def test_bad_setting_names_file_and_key():
@@ -254,10 +370,10 @@ def test_bad_setting_names_file_and_key():
     bad = AutoscalingSettings(min_capacity=4, max_capacity=2, target_invocations_per_instance=10)
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/prod.yaml: endpoint.autoscaling: Autoscaling min_capacity: got 4; allowed"
-        r" at most max_capacity \(2\)",
+        match=CLASSIFIER_FILE + r"environments.prod.endpoint.autoscaling: Autoscaling"
+        r" min_capacity: got 4; allowed at most max_capacity \(2\)",
     ):
-        deploy("prod", endpoint={"autoscaling": bad})
+        deploy(CLASSIFIER, "prod", endpoint={"autoscaling": bad})
 
 
 def test_nvme_instance_with_volume_kms_is_refused():
@@ -265,21 +381,23 @@ def test_nvme_instance_with_volume_kms_is_refused():
 
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/staging.yaml: endpoint: RealtimeEndpoint kms_key: got a key with"
-        r" instance_type ml.m5d.large, which has NVMe",
+        match=CLASSIFIER_FILE + r"environments.staging.endpoint: RealtimeEndpoint kms_key: got"
+        r" a key with instance_type ml.m5d.large, which has NVMe",
     ):
         deploy(
-            "staging", endpoint={"variant": InstanceVariantSettings(instance_type="ml.m5d.large")}
+            CLASSIFIER,
+            "staging",
+            endpoint={"variant": InstanceVariantSettings(instance_type="ml.m5d.large")},
         )
 
 
 def test_bad_monitoring_schedule_names_file_and_key():
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/staging.yaml: monitoring: DataQualityMonitor schedule_expression: got"
-        r" 'daily'",
+        match=CLASSIFIER_FILE + r"environments.staging.monitoring: DataQualityMonitor"
+        r" schedule_expression: got 'daily'",
     ):
-        deploy("staging", monitoring={"schedule_expression": "daily"})
+        deploy(CLASSIFIER, "staging", monitoring={"schedule_expression": "daily"})
 
 
 def test_sampling_outside_range_names_file_and_key():
@@ -287,10 +405,29 @@ def test_sampling_outside_range_names_file_and_key():
 
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/staging.yaml: endpoint.data_capture: DataCapture sampling_percentage: got"
-        r" 150%; allowed a whole number from 0% to 100%",
+        match=CLASSIFIER_FILE + r"environments.staging.endpoint.data_capture: DataCapture"
+        r" sampling_percentage: got 150%; allowed a whole number from 0% to 100%",
     ):
-        deploy("staging", endpoint={"data_capture": DataCaptureSettings(sampling_percentage=150)})
+        deploy(
+            CLASSIFIER,
+            "staging",
+            endpoint={"data_capture": DataCaptureSettings(sampling_percentage=150)},
+        )
+
+
+def test_canary_step_on_the_regressor_names_its_file():
+    from config.settings import DeploymentSettings
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^config/models/diabetes-regressor.yaml: environments.prod.endpoint.deployment:"
+        r" TrafficShift",
+    ):
+        deploy(
+            REGRESSOR,
+            "prod",
+            endpoint={"deployment": DeploymentSettings(type="CANARY", step_percent=150)},
+        )
 
 
 SERVERLESS = {
@@ -300,7 +437,7 @@ SERVERLESS = {
 }
 
 
-def serverless(**changes):
+def serverless(**changes: Any) -> dict[str, Any]:
     from config.settings import ServerlessVariantSettings
 
     endpoint = {**SERVERLESS, **changes}
@@ -308,57 +445,30 @@ def serverless(**changes):
     return endpoint
 
 
-def test_serverless_environment_synthesizes_without_capture_or_monitor():
-    from aws_cdk.assertions import Match, Template
-
-    stack = deploy("staging", endpoint=serverless(), monitoring=None)
-    t = Template.from_stack(stack)
-    t.has_resource_properties(
-        "AWS::SageMaker::EndpointConfig",
-        {
-            "ProductionVariants": [
-                Match.object_like(
-                    {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 10}}
-                )
-            ],
-            "DataCaptureConfig": Match.absent(),
-        },
-    )
-    t.resource_count_is("AWS::SageMaker::MonitoringSchedule", 0)
-    metrics = {
-        a["Properties"]["MetricName"] for a in t.find_resources("AWS::CloudWatch::Alarm").values()
-    }
-    assert "CPUUtilization" not in metrics
-    assert "ServerlessConcurrentExecutionsUtilization" in metrics
-
-
 def test_serverless_with_network_isolation_names_file_and_key():
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/staging.yaml: endpoint: RealtimeEndpoint model: got a model with"
-        r" network_isolation=True; allowed network_isolation=False with a ServerlessVariant",
+        match=CLASSIFIER_FILE + r"environments.staging.endpoint: RealtimeEndpoint model: got a"
+        r" model with network_isolation=True; allowed network_isolation=False with a"
+        r" ServerlessVariant",
     ):
-        deploy("staging", endpoint=serverless(network_isolation=True), monitoring=None)
+        deploy(CLASSIFIER, "staging", endpoint=serverless(network_isolation=True), monitoring=None)
 
 
 def test_serverless_with_monitoring_names_file_and_key():
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/staging.yaml: monitoring: DataQualityMonitor endpoint: got"
-        r" 'tabular-classifier-staging' with a ServerlessVariant",
+        match=CLASSIFIER_FILE + r"environments.staging.monitoring: DataQualityMonitor endpoint:"
+        r" got 'tabular-classifier-staging' with a ServerlessVariant",
     ):
-        deploy("staging", endpoint=serverless())
+        deploy(CLASSIFIER, "staging", endpoint=serverless())
 
 
 def test_cpu_threshold_on_serverless_names_file_and_key():
     with pytest.raises(
         ConfigurationError,
-        match=r"^config/staging.yaml: alarms: EndpointAlarms thresholds: got"
-        r" cpu_utilization_percent=70; allowed cpu_utilization_percent=None",
+        match=r"^config/models/diabetes-regressor.yaml: environments.staging.alarms:"
+        r" EndpointAlarms thresholds: got cpu_utilization_percent=70; allowed"
+        r" cpu_utilization_percent=None",
     ):
-        deploy(
-            "staging",
-            endpoint=serverless(),
-            monitoring=None,
-            alarms={"cpu_utilization_percent": 70},
-        )
+        deploy(REGRESSOR, "staging", alarms={"cpu_utilization_percent": 70})

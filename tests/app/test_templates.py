@@ -1,4 +1,4 @@
-"""Every synthesized template: cfn-lint clean, cdk-nag clean, build stack snapshot."""
+"""Every synthesized template: cfn-lint clean, cdk-nag clean, deterministic, snapshots."""
 
 from __future__ import annotations
 
@@ -9,27 +9,35 @@ from typing import Any
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from tests.app.conftest import BUILD
+from tests.app.conftest import BUILD, CLASSIFIER, CLASSIFIER_BUILD, NEW, STACKS, build_stack
 
-STACKS = ["mlops-build", "mlops-staging", "mlops-prod"]
+# The variant's own stacks: a serverless, unmonitored endpoint and an auto-approval.
+VARIANT_STACKS = [build_stack(NEW), f"mlops-{NEW}-staging"]
+
+
+def lint_errors(path) -> list[str]:  # type: ignore[no-untyped-def]
+    from cfnlint.api import ManualArgs, lint_file
+
+    matches = lint_file(path, config=ManualArgs(regions=["eu-west-1"]))
+    return [
+        f"{m.rule.id} {m.path_string}: {m.message}" for m in matches if m.rule.id.startswith("E")
+    ]
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_cfn_lint_finds_no_errors(synthesized, stack):
-    from cfnlint.api import ManualArgs, lint_file
-
-    template = synthesized.outdir / f"{stack}.template.json"
-    matches = lint_file(template, config=ManualArgs(regions=["eu-west-1"]))
-    errors = [
-        f"{m.rule.id} {m.path_string}: {m.message}" for m in matches if m.rule.id.startswith("E")
-    ]
-    assert errors == []
+    assert lint_errors(synthesized.outdir / f"{stack}.template.json") == []
 
 
-def acknowledgements(synthesized) -> dict[str, str]:
+@pytest.mark.parametrize("stack", VARIANT_STACKS)
+def test_cfn_lint_finds_no_errors_in_an_added_model(variant, stack):
+    assert lint_errors(variant.outdir / f"{stack}.template.json") == []
+
+
+def acknowledgements(synthesized, stacks: list[str]) -> dict[str, str]:
     """Every cdk-nag acknowledgement recorded in the cloud assembly: finding id -> reason."""
     found: dict[str, str] = {}
-    for stack in STACKS:
+    for stack in stacks:
         metadata = json.loads((synthesized.outdir / f"{stack}.metadata.json").read_text())
         for path, entries in metadata.items():
             for entry in entries:
@@ -40,8 +48,11 @@ def acknowledgements(synthesized) -> dict[str, str]:
     return found
 
 
-def test_every_acknowledgement_names_one_finding_and_a_reason(synthesized):
-    found = acknowledgements(synthesized)
+def test_every_acknowledgement_names_one_finding_and_a_reason(synthesized, variant):
+    found = {
+        **acknowledgements(synthesized, STACKS),
+        **acknowledgements(variant, VARIANT_STACKS),
+    }
     assert len(found) > 20
     for key, reason in found.items():
         rule = key.split(" ", 1)[1]
@@ -50,8 +61,19 @@ def test_every_acknowledgement_names_one_finding_and_a_reason(synthesized):
         assert len(reason) >= 20, key
 
 
+def test_each_model_build_stack_acknowledges_its_own_findings(synthesized):
+    """Acknowledgements sit in the stack whose resource causes the finding: every model
+    build stack records its own, under its own path."""
+    for model in ("tabular-classifier", "diabetes-regressor"):
+        stack = build_stack(model)
+        found = acknowledgements(synthesized, [stack])
+        assert found, stack
+        assert {key.split(" ", 1)[0].split("/")[1] for key in found} == {stack}
+
+
 def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path):
-    """The app really runs cdk-nag: a queue without a dead-letter queue stops synth."""
+    """The app really runs cdk-nag: a queue without a dead-letter queue stops synth.
+    `models=` and `environments=` limit the stacks built."""
     from aws_cdk import App
     from aws_cdk import aws_sqs as sqs
 
@@ -60,8 +82,9 @@ def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path):
     from tests.conftest import cdk_context
 
     app = App(outdir=str(tmp_path), context=cdk_context())
-    stacks = build_app(app, load_settings(environments=[]))
-    sqs.Queue(stacks["build"], "Unchecked", enforce_ssl=True)
+    stacks = build_app(app, load_settings(environments=[], models=[CLASSIFIER]))
+    assert sorted(stacks) == [BUILD, CLASSIFIER_BUILD]
+    sqs.Queue(stacks[CLASSIFIER_BUILD], "Unchecked", enforce_ssl=True)
     with pytest.raises(Exception, match="ValidationFailed") as failure:
         app.synth()
     del failure
@@ -71,11 +94,35 @@ def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path):
         for plugin in report["pluginReports"]
         for v in plugin["violations"]
     }
-    assert violations == {"AwsSolutions-SQS3": ["mlops-build/Unchecked/Resource"]}
+    assert violations == {"AwsSolutions-SQS3": [f"{CLASSIFIER_BUILD}/Unchecked/Resource"]}
 
 
-def test_every_stack_is_named_for_its_environment(synthesized):
+def test_every_stack_is_named_for_its_model_and_environment(synthesized):
     assert sorted(synthesized.templates) == sorted(STACKS)
+    assert sorted(synthesized.stacks) == sorted(STACKS)
+
+
+def test_every_stack_in_its_account(synthesized):
+    accounts = {"build": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+    for name, stack in synthesized.stacks.items():
+        assert stack.account == accounts[name.rsplit("-", 1)[-1]], name
+        assert stack.region == "eu-west-1"
+
+
+def test_cross_stack_references_are_few_and_explicit(synthesized):
+    """Model stacks read only their shared stack (build side: `mlops-build`; deploy
+    side: `mlops-<env>`), never another model's stack."""
+    for name, template in synthesized.templates.items():
+        text = json.dumps(template)
+        producers = set(re.findall(r'"Fn::GetStackOutput": \{"StackName": "([^"]+)"', text))
+        producers |= {e.split(":")[0] for e in re.findall(r'"Fn::ImportValue": "([^"]+)"', text)}
+        if name in (BUILD, "mlops-staging", "mlops-prod"):
+            assert producers == set(), name
+        elif name.endswith("-build"):
+            assert producers <= {BUILD}, name
+        else:
+            env = name.rsplit("-", 1)[-1]
+            assert producers <= {f"mlops-{env}"}, name
 
 
 def mask(template: dict[str, Any]) -> dict[str, Any]:
@@ -92,5 +139,9 @@ def snapshot_json(snapshot):
     return snapshot.use_extension(JSONSnapshotExtension)
 
 
-def test_build_stack_snapshot(synthesized, snapshot_json):
+def test_model_build_stack_snapshot(synthesized, snapshot_json):
+    assert mask(synthesized.templates[CLASSIFIER_BUILD]) == snapshot_json
+
+
+def test_shared_build_stack_snapshot(synthesized, snapshot_json):
     assert mask(synthesized.templates[BUILD]) == snapshot_json

@@ -80,6 +80,21 @@ def test_thresholds_and_direction_reach_the_function(stack):
     assert (env["PRIMARY_METRIC"], env["PRIMARY_METRIC_DIRECTION"]) == ("rmse", "lower")
 
 
+def test_promotion_model_defaults_to_the_group_name(stack):
+    approval(stack)
+    env = function_environment(stack)
+    assert env["PROMOTION_MODEL"] == env["MODEL_PACKAGE_GROUP_NAME"]
+
+
+def test_promotion_model_reaches_the_function(stack):
+    approval(stack, promotion_model="diabetes-regressor", target_environment="prod")
+    env = function_environment(stack)
+    assert (env["PROMOTION_MODEL"], env["PROMOTION_TARGET_ENVIRONMENT"]) == (
+        "diabetes-regressor",
+        "prod",
+    )
+
+
 @pytest.mark.parametrize(
     ("kwargs", "direction"),
     [
@@ -207,6 +222,11 @@ def test_function_is_the_default_child_and_reserves_nothing_when_told(stack):
             "ModelApproval github_base_branch: got 'main..dev'; allowed a git branch name",
         ),
         ({"target_environment": "Prod"}, "ModelApproval target_environment: got 'Prod'"),
+        (
+            {"promotion_model": "my model"},
+            "ModelApproval promotion_model: got 'my model'; allowed a model name of the manifest",
+        ),
+        ({"promotion_model": 7}, "ModelApproval promotion_model: got an int 7; allowed a model"),
         (
             {"manifest_path": "../promotion.yaml"},
             "ModelApproval manifest_path: got '../promotion.yaml'; allowed a path relative",

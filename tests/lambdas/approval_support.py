@@ -34,19 +34,20 @@ BUCKET = "mlops-artifacts-123456789012"
 REPOSITORY = "example-org/mlops-models"
 TOKEN = "ghp_testtoken0123456789"
 MANIFEST_PATH = "config/promotion.yaml"
-REAL_MANIFEST = ROOT / "config" / "promotion.yaml"
+OTHER_MODEL = "diabetes-regressor"
 MANIFEST_TEXT = """\
-# Which model package version each environment serves.
+# Which model package version each model serves in each environment.
 #
-# Promotion is a pull request that changes one `version` below; rollback is its revert.
-environments:
-  staging:
-    model_package_group: tabular-classifier
-    version: null
-  prod:
-    model_package_group: tabular-classifier
-    version: null   # promoted from staging by tools/promote.py
+# Promotion is a pull request that changes one pin below; rollback is its revert.
+models:
+  tabular-classifier:
+    staging: null
+    prod: null   # promoted from staging by tools/promote.py
+  diabetes-regressor:
+    staging: 4
+    prod: 3
 """
+EPOCH = 1_790_000_000.0  # the fake wall clock's start (UTC epoch seconds)
 THRESHOLDS = {"accuracy": Threshold(0.9), "auc": Threshold(0.9)}
 
 
@@ -270,6 +271,67 @@ class FakeGitHub:
                 return failure.status, body, failure.headers
         return (*self.handle(request), {})
 
+    # -- GitHub's rate-limit answers (shapes from its REST documentation) ------------
+
+    def primary_rate_limit(
+        self, method: str, path: str, *, reset: float, status: int = 403, times: int = 1000
+    ) -> None:
+        """Answer as GitHub does once the primary limit is used up, until epoch `reset`."""
+        self.fail(
+            method,
+            path,
+            status,
+            times,
+            headers={
+                "x-ratelimit-limit": "5000",
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-used": "5000",
+                "x-ratelimit-reset": str(int(reset)),
+                "x-ratelimit-resource": "core",
+            },
+            body={
+                "message": "API rate limit exceeded for user ID 1234567.",
+                "documentation_url": "https://docs.github.com/rest/overview/"
+                "rate-limits-for-the-rest-api",
+                "status": str(status),
+            },
+        )
+
+    def secondary_rate_limit(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry_after: int | None = None,
+        status: int = 403,
+        times: int = 1000,
+    ) -> None:
+        """Answer as GitHub does for a secondary limit (primary quota left, maybe retry-after)."""
+        headers = {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4987",
+            "x-ratelimit-used": "13",
+            "x-ratelimit-reset": str(int(EPOCH) + 3600),
+            "x-ratelimit-resource": "core",
+        }
+        if retry_after is not None:
+            headers["retry-after"] = str(retry_after)
+        self.fail(
+            method,
+            path,
+            status,
+            times,
+            headers=headers,
+            body={
+                "message": "You have exceeded a secondary rate limit. Please wait a few minutes"
+                " before you try again. If you reach out to GitHub Support for help, please"
+                " include the request ID 0000:1111:2222:3333:44444444.",
+                "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/"
+                "overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                "status": str(status),
+            },
+        )
+
     def handle(self, request: Request) -> tuple[int, Any]:
         prefix = f"/repos/{self.repository}"
         if not request.path.startswith(prefix + "/"):
@@ -428,7 +490,8 @@ class LambdaContextStub:
 
 @dataclass
 class FakeClock:
-    """Time that passes only when the code under test sleeps: `sleep` and `remaining`."""
+    """Time that passes only when the code under test sleeps: `sleep`, `remaining` (the
+    invocation's time left, from `limit` seconds) and `time` (wall clock from `EPOCH`)."""
 
     limit: float
     now: float = 0.0
@@ -440,3 +503,6 @@ class FakeClock:
 
     def remaining(self) -> float:
         return self.limit - self.now
+
+    def time(self) -> float:
+        return EPOCH + self.now

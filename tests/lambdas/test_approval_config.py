@@ -33,6 +33,12 @@ def test_required_settings_and_defaults() -> None:
     assert config.github_api_url == "https://api.github.com"
     assert config.promotion_manifest_path == "config/promotion.yaml"
     assert config.promotion_target_environment == "staging"
+    assert config.promotion_model == "tabular-classifier" == config.model  # the group
+
+
+def test_promotion_model_names_the_manifest_key() -> None:
+    config = load_config({**VALID, "PROMOTION_MODEL": "churn-v2"})
+    assert (config.model, config.model_package_group_name) == ("churn-v2", "tabular-classifier")
 
 
 def test_optional_settings() -> None:
@@ -116,6 +122,7 @@ def test_empty_repository_means_none_configured() -> None:
         ({"PROMOTION_MANIFEST_PATH": "/etc/promotion.yaml"}, "PROMOTION_MANIFEST_PATH: got"),
         ({"PROMOTION_MANIFEST_PATH": "../promotion.yaml"}, "PROMOTION_MANIFEST_PATH: got"),
         ({"PROMOTION_TARGET_ENVIRONMENT": "Prod"}, "PROMOTION_TARGET_ENVIRONMENT: got 'Prod'"),
+        ({"PROMOTION_MODEL": "a model"}, "PROMOTION_MODEL: got 'a model'; expected the model's"),
     ],
 )
 def test_bad_setting_names_the_variable(changes: dict[str, Any], message: str) -> None:

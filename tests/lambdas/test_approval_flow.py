@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 from approval_support import (
+    EPOCH,
     GROUP,
     MANIFEST_PATH,
+    MANIFEST_TEXT,
+    OTHER_MODEL,
     REPOSITORY,
     TOKEN,
     FakeClock,
@@ -268,12 +271,15 @@ def test_approved_opens_one_pull_request_pinning_staging(
     }
     put = github.requests[4].body
     assert put["branch"] == BRANCH_1 and put["message"].startswith(f"Promote {GROUP} v1 to staging")
-    assert "    version: 1\n  prod:" in github.files[(BRANCH_1, MANIFEST_PATH)]
+    assert github.files[(BRANCH_1, MANIFEST_PATH)] == MANIFEST_TEXT.replace(
+        "    staging: null\n", "    staging: 1\n"
+    )
     (pull,) = github.pulls
     assert pull["title"] == f"Promote {GROUP} v1 to staging" and pull["base"] == "main"
     assert f"`{arn}`" in pull["body"]
     assert "| Metric | Value | Threshold |" in pull["body"]
     assert "| accuracy | 0.9500 | minimum 0.9000 |" in pull["body"]
+    assert f"Sets `models.{GROUP}.staging` to `1` in `{MANIFEST_PATH}`" in pull["body"]
     assert f"EventBridge event `{event['id']}`" in pull["body"]
     assert outputs.notifications() == [] and outputs.dead_letters() == []
 
@@ -336,7 +342,7 @@ def test_manifest_already_pinning_the_version_needs_no_pull_request(
     github.seed(
         "main",
         MANIFEST_PATH,
-        github.files[("main", MANIFEST_PATH)].replace("version: null", "version: 1", 1),
+        github.files[("main", MANIFEST_PATH)].replace("staging: null", "staging: 1", 1),
     )
     assert run(package_event("approved.json", arn), make_config())["action"] == "none"
     assert github.calls("POST") == []
@@ -380,7 +386,7 @@ def test_target_environment_missing_from_manifest_is_dead_lettered(
     event = package_event("approved.json", registry.add(GOOD, status="Approved"))
     result = run(event, make_config(promotion_target_environment="qa"))
     assert result["category"] == "promotion-failed"
-    assert "environment 'qa' is not in the promotion manifest" in result["reason"]
+    assert f"models.{GROUP} has no 'qa' key; environments: ['staging', 'prod']" in result["reason"]
     assert github.calls("POST") == []
     assert len(outputs.dead_letters()) == 1
 
@@ -393,8 +399,8 @@ def test_without_repository_the_instruction_goes_to_sns(
     assert run(package_event("approved.json", arn), config)["action"] == "instruction-published"
     (note,) = outputs.notifications()
     assert note["Subject"] == f"Promote {GROUP} v1 to staging"
-    assert "set environments.staging.version to 1 in config/promotion.yaml" in note["Message"]
-    assert "python tools/promote.py --env staging --version 1" in note["Message"]
+    assert f"set models.{GROUP}.staging to 1 in config/promotion.yaml" in note["Message"]
+    assert f"python tools/promote.py --model {GROUP} --env staging --version 1" in note["Message"]
     assert note["MessageAttributes"]["kind"] == "promotion-instruction"
     assert github.requests == []
 
@@ -420,7 +426,7 @@ def test_stale_promotion_branch_is_updated_over_its_own_blob(
     run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
 ) -> None:
     arn = registry.add(GOOD, status="Approved")
-    stale = github.files[("main", MANIFEST_PATH)].replace("version: null", "version: 9", 1)
+    stale = github.files[("main", MANIFEST_PATH)].replace("staging: null", "staging: 9", 1)
     github.seed(BRANCH_1, MANIFEST_PATH, stale)  # left over from an earlier attempt
     result = run(package_event("approved.json", arn), make_config())
 
@@ -430,7 +436,7 @@ def test_stale_promotion_branch_is_updated_over_its_own_blob(
     assert put.body["sha"] == FakeGitHub.blob(stale)  # the branch's blob, not main's
     assert put.body["branch"] == BRANCH_1
     text = github.files[(BRANCH_1, MANIFEST_PATH)]
-    assert "  staging:\n    model_package_group: tabular-classifier\n    version: 1\n" in text
+    assert f"  {GROUP}:\n    staging: 1\n    prod: null" in text
     assert len(github.pulls) == 1 and outputs.dead_letters() == []
 
 
@@ -559,6 +565,148 @@ def test_retry_after_is_honoured_within_the_time_left(
     assert result["action"] == "pull-request-opened"
     assert clock.sleeps == [30.0]
     assert outputs.dead_letters() == []
+
+
+# -- one model among many -------------------------------------------------------------------
+
+
+def test_promotion_changes_only_the_configured_model_s_pin(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    arn = registry.add(GOOD, status="Approved")  # group tabular-classifier, version 1
+    result = run(package_event("approved.json", arn), make_config(promotion_model=OTHER_MODEL))
+
+    branch = f"promote/{OTHER_MODEL}-v1-staging"
+    assert (result["action"], result["branch"]) == ("pull-request-opened", branch)
+    assert github.files[(branch, MANIFEST_PATH)] == MANIFEST_TEXT.replace(
+        "    staging: 4\n", "    staging: 1\n"
+    )
+    (pull,) = github.pulls
+    assert pull["title"] == f"Promote {OTHER_MODEL} v1 to staging"
+    assert f"**{OTHER_MODEL} v1 (model package group {GROUP})**" in pull["body"]
+    assert f"Sets `models.{OTHER_MODEL}.staging` to `1`" in pull["body"]
+    assert outputs.dead_letters() == []
+
+
+def test_model_missing_from_the_manifest_is_dead_lettered(
+    run: Any, registry: Registry, outputs: Outputs, github: FakeGitHub, make_config: MakeConfig
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    result = run(event, make_config(promotion_model="churn"))
+    assert result["category"] == "promotion-failed"
+    assert (
+        f"{MANIFEST_PATH} on 'main': model 'churn' is not in the promotion manifest;"
+        f" models: ['{GROUP}', '{OTHER_MODEL}']" in result["reason"]
+    )
+    assert github.calls("POST") == [] and len(outputs.dead_letters()) == 1
+
+
+# -- GitHub rate limits ----------------------------------------------------------------------
+
+
+def timed(clients: Clients, config: Config, clock: FakeClock) -> Callable[[Any], Any]:
+    return lambda event: process(
+        event,
+        config,
+        clients,
+        sleep=clock.sleep,
+        remaining_seconds=clock.remaining,
+        clock=clock.time,
+    )
+
+
+def test_primary_rate_limit_half_an_hour_away_dead_letters_with_the_reset_time(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    reset = int(EPOCH) + 30 * 60
+    github.primary_rate_limit("GET", "/git/ref/heads/main", reset=reset, times=1)
+    clock = FakeClock(limit=85.0)
+    result = timed(clients, make_config(), clock)(event)
+
+    assert (result["action"], result["category"]) == ("dead-lettered", "github-rate-limited")
+    assert len(github.requests) == 1 and clock.sleeps == []  # no retry burnt
+    retry_at = int(result["retry_after_epoch"])
+    assert reset <= retry_at <= reset + 2
+    ((body, attributes),) = outputs.dead_letters()
+    assert body == event
+    assert attributes["category"] == "github-rate-limited"
+    assert attributes["retry_after_epoch"] == str(retry_at)
+    assert f"(epoch {retry_at})" in attributes["reason"]
+    assert "primary rate limit" in attributes["reason"]
+
+    replayed = timed(clients, make_config(), FakeClock(limit=85.0))(event)  # after the reset
+    assert replayed["action"] == "pull-request-opened" and len(github.pulls) == 1
+
+
+def test_primary_rate_limit_resetting_within_the_time_left_waits_for_it(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.primary_rate_limit("POST", "/pulls$", reset=EPOCH + 2, times=1)
+    clock = FakeClock(limit=85.0)
+    result = timed(clients, make_config(), clock)(event)
+
+    assert result["action"] == "pull-request-opened"
+    (wait,) = clock.sleeps
+    assert 2.0 <= wait <= 3.0
+    assert len(github.calls("POST", "/pulls$")) == 2 and outputs.dead_letters() == []
+
+
+def test_secondary_rate_limit_without_retry_after_waits_a_minute_when_it_fits(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.secondary_rate_limit("POST", "/git/refs", times=1)
+    clock = FakeClock(limit=85.0)
+    assert timed(clients, make_config(), clock)(event)["action"] == "pull-request-opened"
+    assert clock.sleeps == [60.0] and outputs.dead_letters() == []
+
+
+def test_secondary_rate_limit_without_retry_after_near_the_deadline_dead_letters(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.secondary_rate_limit("POST", "/git/refs", times=1)
+    clock = FakeClock(limit=60.0)
+    result = timed(clients, make_config(), clock)(event)
+
+    assert (result["action"], result["category"]) == ("dead-lettered", "github-rate-limited")
+    assert result["retry_after_epoch"] == str(int(EPOCH) + 60)
+    assert clock.sleeps == [] and len(github.calls("POST", "/git/refs")) == 1
+    ((_, attributes),) = outputs.dead_letters()
+    assert attributes["retry_after_epoch"] == str(int(EPOCH) + 60)
+    assert "secondary rate limit" in attributes["reason"]
+
+
+def test_secondary_rate_limit_with_retry_after_waits_that_long(
+    clients: Clients,
+    registry: Registry,
+    outputs: Outputs,
+    github: FakeGitHub,
+    make_config: MakeConfig,
+) -> None:
+    event = package_event("approved.json", registry.add(GOOD, status="Approved"))
+    github.secondary_rate_limit("PUT", "/contents/", retry_after=5, status=429, times=1)
+    clock = FakeClock(limit=60.0)
+    assert timed(clients, make_config(), clock)(event)["action"] == "pull-request-opened"
+    assert clock.sleeps == [5.0] and outputs.dead_letters() == []
 
 
 # -- Rejected -----------------------------------------------------------------------------

@@ -1,28 +1,35 @@
-"""Editing one pinned version in the promotion manifest text."""
+"""Editing one model's pinned version in the promotion manifest text."""
 
 from __future__ import annotations
 
 import difflib
 
 import pytest
-from approval_support import MANIFEST_TEXT, REAL_MANIFEST
+import yaml
+from approval_support import MANIFEST_TEXT
 
-from lambdas.approval.manifest import ManifestError, environment_names, set_version
+from lambdas.approval.manifest import (
+    ManifestError,
+    environment_names,
+    model_names,
+    set_version,
+    versions,
+)
 
 COMMENTED = """\
 # top comment
-environments:   # trailing comment
-  # staging is promoted by the approval function
-  staging:
-    model_package_group: tabular-classifier
-    version: 3   # pinned by PR #12
+models:   # trailing comment
+  # the classifier is promoted by the approval function
+  tabular-classifier:
+    staging: 3   # pinned by PR #12
 
-  prod:
-    model_package_group: tabular-classifier
-    metadata:
-      version: 99
-    version: null
-other: {version: 5}
+    prod: null
+  "diabetes-regressor":
+    staging: 3
+    prod: 2
+other:
+  tabular-classifier:
+    staging: 5
 """
 
 
@@ -34,75 +41,104 @@ def _changed(before: str, after: str) -> list[str]:
     ]
 
 
-def test_repository_manifest_changes_one_line_and_keeps_comments() -> None:
-    before = REAL_MANIFEST.read_text(encoding="utf-8")
-    after = set_version(before, "staging", 987654)
-    removed, added = _changed(before, after)
-    assert removed.startswith("-    version:") and added == "+    version: 987654"
-    assert [line for line in after.splitlines() if "#" in line] == [
-        line for line in before.splitlines() if "#" in line
-    ]
-
-
 def test_sample_manifest_changes_one_line() -> None:
-    after = set_version(MANIFEST_TEXT, "staging", 7)
-    assert _changed(MANIFEST_TEXT, after) == ["-    version: null", "+    version: 7"]
+    after = set_version(MANIFEST_TEXT, "tabular-classifier", "staging", 7)
+    assert _changed(MANIFEST_TEXT, after) == ["-    staging: null", "+    staging: 7"]
+    assert yaml.safe_load(after)["models"] == {
+        "tabular-classifier": {"staging": 7, "prod": None},
+        "diabetes-regressor": {"staging": 4, "prod": 3},
+    }
 
 
-def test_only_the_environment_s_own_version_key_changes() -> None:
-    after = set_version(COMMENTED, "prod", 8)
-    assert _changed(COMMENTED, after) == ["-    version: null", "+    version: 8"]
-    assert "      version: 99" in after and "other: {version: 5}" in after
+def test_only_the_model_s_own_pin_changes() -> None:
+    after = set_version(COMMENTED, "diabetes-regressor", "staging", 8)
+    assert _changed(COMMENTED, after) == ["-    staging: 3", "+    staging: 8"]
+    assert "    staging: 3   # pinned by PR #12" in after  # the classifier's pin
+    assert after.endswith("other:\n  tabular-classifier:\n    staging: 5\n")
 
 
-def test_trailing_comment_and_spacing_are_kept() -> None:
-    after = set_version(COMMENTED, "staging", 4)
+def test_trailing_comment_spacing_and_comment_lines_are_kept() -> None:
+    after = set_version(COMMENTED, "tabular-classifier", "staging", 4)
     assert _changed(COMMENTED, after) == [
-        "-    version: 3   # pinned by PR #12",
-        "+    version: 4   # pinned by PR #12",
+        "-    staging: 3   # pinned by PR #12",
+        "+    staging: 4   # pinned by PR #12",
+    ]
+    comments = [line for line in COMMENTED.splitlines() if "#" in line]
+    assert [line for line in after.splitlines() if "#" in line] == [
+        c.replace("staging: 3 ", "staging: 4 ") for c in comments
     ]
 
 
 def test_none_writes_null_and_edits_are_idempotent() -> None:
-    assert "    version: null   # pinned" in set_version(COMMENTED, "staging", None)
-    once = set_version(COMMENTED, "staging", 9)
-    assert set_version(once, "staging", 9) == once
+    assert "    staging: null   # pinned" in set_version(
+        COMMENTED, "tabular-classifier", "staging", None
+    )
+    once = set_version(COMMENTED, "tabular-classifier", "prod", 9)
+    assert set_version(once, "tabular-classifier", "prod", 9) == once
 
 
 def test_crlf_line_endings_are_kept() -> None:
     crlf = MANIFEST_TEXT.replace("\n", "\r\n")
-    after = set_version(crlf, "prod", 2)
-    assert after == set_version(MANIFEST_TEXT, "prod", 2).replace("\n", "\r\n")
+    after = set_version(crlf, "tabular-classifier", "prod", 2)
+    assert after == set_version(MANIFEST_TEXT, "tabular-classifier", "prod", 2).replace(
+        "\n", "\r\n"
+    )
 
 
-def test_environment_names_in_file_order() -> None:
-    assert environment_names(COMMENTED) == ["staging", "prod"]
-    assert environment_names(REAL_MANIFEST.read_text(encoding="utf-8"))[:2] == ["staging", "prod"]
+def test_names_and_versions_in_file_order() -> None:
+    assert model_names(COMMENTED) == ["tabular-classifier", "diabetes-regressor"]
+    assert environment_names(COMMENTED, "diabetes-regressor") == ["staging", "prod"]
+    assert versions(COMMENTED) == {
+        "tabular-classifier": {"staging": 3, "prod": None},
+        "diabetes-regressor": {"staging": 3, "prod": 2},
+    }
+    assert versions(MANIFEST_TEXT) == yaml.safe_load(MANIFEST_TEXT)["models"]
 
 
-def test_unknown_environment_names_the_known_ones() -> None:
-    with pytest.raises(ManifestError, match=r"'qa' is not in .*\['staging', 'prod'\]"):
-        set_version(MANIFEST_TEXT, "qa", 1)
+def test_unknown_model_names_the_known_ones() -> None:
+    with pytest.raises(
+        ManifestError,
+        match=r"model 'churn' is not in .*\['tabular-classifier', 'diabetes-regressor'\]",
+    ):
+        set_version(MANIFEST_TEXT, "churn", "staging", 1)
 
 
-def test_environment_without_version_key() -> None:
-    text = "environments:\n  staging:\n    model_package_group: g\n"
-    with pytest.raises(ManifestError, match=r"environments.staging has no 'version' key"):
-        set_version(text, "staging", 1)
+def test_unknown_environment_names_the_model_s_environments() -> None:
+    with pytest.raises(
+        ManifestError,
+        match=r"models.tabular-classifier has no 'qa' key; environments: \['staging', 'prod'\]",
+    ):
+        set_version(MANIFEST_TEXT, "tabular-classifier", "qa", 1)
 
 
-def test_manifest_without_environments() -> None:
-    with pytest.raises(ManifestError, match="no top-level 'environments:'"):
-        set_version("pins:\n  staging:\n    version: 1\n", "staging", 1)
+def test_manifest_without_models() -> None:
+    text = "environments:\n  staging:\n    version: 1\n"
+    with pytest.raises(ManifestError, match="no top-level 'models:'"):
+        set_version(text, "tabular-classifier", "staging", 1)
 
 
 def test_inline_mapping_is_refused_rather_than_rewritten() -> None:
-    text = "environments:\n  staging: {model_package_group: g, version: 1}\n"
+    text = "models:\n  tabular-classifier: {staging: 1, prod: 1}\n"
     with pytest.raises(ManifestError, match="inline value"):
-        set_version(text, "staging", 2)
+        set_version(text, "tabular-classifier", "staging", 2)
 
 
-@pytest.mark.parametrize("version", [0, -1, True])
-def test_version_must_be_positive_integer(version: int) -> None:
+@pytest.mark.parametrize(
+    ("pin", "got"),
+    [("three", "'three'"), ("0", "'0'"), ("{a: 1}", "'{a: 1}'"), ("\n      version: 3", None)],
+    ids=["word", "zero", "flow-mapping", "nested-mapping"],
+)
+def test_a_pin_that_is_not_a_version_is_refused(pin: str, got: str | None) -> None:
+    text = f"models:\n  tabular-classifier:\n    staging: {pin}\n    prod: 1\n"
+    shown = got or "a nested mapping"
+    message = f"models.tabular-classifier.staging: got {shown}; allowed a positive integer"
+    with pytest.raises(ManifestError, match=message.replace("{", r"\{")):
+        set_version(text, "tabular-classifier", "staging", 2)
+    with pytest.raises(ManifestError, match="allowed a positive integer"):
+        versions(text)
+
+
+@pytest.mark.parametrize("version", [0, -1, True, "3"])
+def test_version_must_be_positive_integer(version: object) -> None:
     with pytest.raises(ManifestError, match="positive integer"):
-        set_version(MANIFEST_TEXT, "staging", version)
+        set_version(MANIFEST_TEXT, "tabular-classifier", "staging", version)  # type: ignore[arg-type]

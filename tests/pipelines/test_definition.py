@@ -152,7 +152,7 @@ def test_sdk_session_settings_last_only_while_building(monkeypatch, recwarn, pre
     import logging
     import warnings
 
-    from pipelines.tabular_classifier._offline import sdk_session
+    from pipelines._offline import sdk_session
 
     if previous is None:
         monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
@@ -586,3 +586,17 @@ def test_step_arguments_are_valid_api_requests(built: Built):
 def test_definition_matches_public_schema(built: Built):
     """Only the allowances `check_schema` documents (DESIGN's lags and SCHEMA_DEFECTS)."""
     assert check_schema(built.definition, require_schema()) == []
+
+
+def test_the_app_cache_gives_a_model_what_the_sdk_builds_for_its_names(built, tmp_path):
+    """stacks/build.py builds once with stand-in names and substitutes each model's."""
+    from stacks import build as app_build
+
+    cached = app_build.cached_definition(
+        tabular,
+        tmp_path,
+        pipeline_name=COMMON["pipeline_name"],
+        model_package_group_name=COMMON["model_package_group_name"],
+        region=COMMON["region"],
+    )
+    assert cached == built.definition

@@ -1,0 +1,55 @@
+"""One deploy environment's shared pieces: its artifact store and GitHub deploy access."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stack
+from constructs import Construct
+
+from config.settings import EnvironmentSettings, GitHubSettings
+from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.github_deploy_access import GitHubDeployAccess
+from stacks.build import removal_policy
+
+
+class EnvironmentStack(Stack):
+    """`mlops-<environment>`: what every model served in one environment shares.
+
+    One artifact store (captured requests and monitoring reports, each model under its
+    endpoint's prefixes), because buckets are an account-wide quota and one key and
+    policy are simpler to audit than one per model; GitHub's OIDC provider and the
+    environment's deploy role, because an account has one provider and the workflow
+    deploys the environment as a whole. Model stacks reference the store explicitly.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        settings: EnvironmentSettings,
+        github: GitHubSettings | None,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=settings.account, region=settings.region),
+            description=f"SageMaker MLOps {name}, shared by its models: artifact store,"
+            " GitHub deploy access",
+        )
+        self.environment_name = name
+        self.artifacts = ArtifactStore(
+            self, "Artifacts", removal_policy=removal_policy(settings.removal_policy)
+        )
+        if github is not None:
+            # Only jobs running in the GitHub environment of the same name may deploy
+            # here; give that environment required reviewers for prod.
+            self.github = GitHubDeployAccess(
+                self,
+                "GitHub",
+                repository=github.repository,
+                branches=[],
+                environments=[name],
+                create_provider=github.create_oidc_provider,
+                role_name_prefix=f"mlops-github-{name}",
+            )

@@ -1,0 +1,128 @@
+"""One model's build side: its registry group, pipeline, approval and retraining."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stack
+from constructs import Construct
+
+from config.settings import BuildSettings, ModelSettings
+from constructs_lib.errors import ConfigurationError
+from constructs_lib.model_approval import ModelApproval
+from constructs_lib.model_registry import ModelRegistry
+from constructs_lib.pipeline_notifications import PipelineNotifications
+from constructs_lib.retraining_schedule import RetrainingSchedule
+from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+from stacks.build import (
+    BUILD_DIR,
+    PIPELINES_PREFIX,
+    BuildStack,
+    cached_definition,
+    pipeline_package,
+    removal_policy,
+)
+from stacks.deploy import settings_errors
+
+
+class ModelBuildStack(Stack):
+    """Where one model is built: `mlops-<model>-build`.
+
+    Per model, so one model's change (or broken pipeline) deploys, fails and rolls back
+    alone: the registry group, the pipeline and its role, the approval rule and function
+    (its policy, thresholds and promotion are the model's own, and its reserved
+    concurrency and dead-letter queue cannot be starved by another model's events),
+    failure notifications and the retraining schedule. It uses the shared stack's bucket,
+    key and topic (`shared`), the app's only cross-stack references on the build side.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: ModelSettings,
+        build: BuildSettings,
+        shared: BuildStack,
+        file: str,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            env=Environment(account=build.account, region=build.region),
+            description=f"SageMaker MLOps build side of model {model.name}: registry,"
+            " pipeline, approval, retraining",
+        )
+        self.model_settings = model
+        package = pipeline_package(model.pipeline.package, file)
+        artifacts = shared.artifacts
+        with settings_errors(file, "registry"):
+            self.registry = ModelRegistry(
+                self,
+                "Registry",
+                model_package_group_name=model.group,
+                description=model.registry.description or None,
+                reader_accounts=shared.reader_accounts,
+                removal_policy=removal_policy(build.removal_policy),
+            )
+        try:
+            definition = cached_definition(
+                package,
+                BUILD_DIR / "definitions" / model.pipeline.package,
+                pipeline_name=model.pipeline_name,
+                model_package_group_name=model.group,
+                region=build.region,
+                **model.pipeline.parameters,
+            )
+        except (ConfigurationError, TypeError) as exc:
+            raise ConfigurationError(f"{file}: pipeline.parameters: {exc}") from None
+        with settings_errors(file, "pipeline"):
+            self.pipeline = SageMakerPipeline(
+                self,
+                "Pipeline",
+                pipeline_name=model.pipeline_name,
+                definition=definition,
+                artifact_bucket=artifacts.bucket,
+                kms_key=artifacts.key,
+                artifact_prefix=f"{PIPELINES_PREFIX}{model.pipeline_name}/",
+                step_sources=package.step_sources(BUILD_DIR / model.name),
+                data_read_prefixes=[package.DATA_PREFIX],
+                description=f"Builds model {model.name}",
+            )
+        self.inference_image_repositories = self.pipeline.image_repository_arns("RegisterModel")
+        github = build.github
+        approval = model.approval
+        with settings_errors(file, "approval"):
+            self.approval = ModelApproval(
+                self,
+                "Approval",
+                registry=self.registry,
+                artifacts=artifacts,
+                evaluation_prefix=self.pipeline.artifact_prefix,
+                topic=shared.topic,
+                key=artifacts.key,
+                policy=approval.policy,
+                thresholds=approval.metric_thresholds(),
+                primary_metric=approval.primary_metric,
+                primary_metric_direction=approval.primary_metric_direction,
+                problem_type=approval.problem_type,
+                report_metrics=approval.report_metrics,
+                target_environment=build.promotion_target,
+                promotion_model=model.name,
+                github_repository=github.repository if github else None,
+                github_base_branch=github.base_branch if github else "main",
+                github_token_secret_name=github.token_secret_name if github else None,
+            )
+        self.failures = PipelineNotifications(
+            self, "PipelineFailures", pipeline=self.pipeline, topic=shared.topic,
+            topic_key=artifacts.key,
+        )  # fmt: skip
+        retraining = model.retraining
+        with settings_errors(file, "retraining"):
+            self.retraining = RetrainingSchedule(
+                self,
+                "Retraining",
+                pipeline=self.pipeline,
+                key=artifacts.key,
+                schedule_expression=retraining.schedule_expression,
+                parameters=retraining.parameters,
+                enabled=retraining.enabled,
+            )
