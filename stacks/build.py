@@ -59,9 +59,7 @@ def pipeline_package(package: str, where: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name not in (f"pipelines.{package}", "pipelines"):
             raise
-        known = sorted(
-            p.name for p in PIPELINES_DIR.iterdir() if (p / "__init__.py").is_file()
-        )
+        known = sorted(p.name for p in PIPELINES_DIR.iterdir() if (p / "__init__.py").is_file())
         raise ConfigurationError(
             f"{where}: pipeline.package: got {package!r}; allowed a package under pipelines/"
             f" ({', '.join(known)})"

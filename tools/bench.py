@@ -1,8 +1,10 @@
 """`make bench`: how long users wait, measured (a benchmark, not a test).
 
 Prints the median of several warm `cdk synth` runs (the CLI, as `make synth` runs it),
-the median time to import the app's modules, and one run of the whole test suite.
-Nothing is asserted: compare the figures with the budgets in the README.
+the median warm synth of generated apps with 1, 10 and 25 models (every feature on,
+`tests/scale/generate.py`) and the slope `per_extra_model_s`, the median time to import
+the app's modules, and one run of the whole test suite. Nothing is asserted: compare the
+figures with the budgets in the README.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
+MODEL_COUNTS = (1, 10, 25)
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -46,6 +50,7 @@ def main() -> int:
 
     timed(cdk, env)  # warm-up: fills the definition cache and the OS file cache
     synth = [timed(cdk, env) for _ in range(args.runs)]
+    generated = {count: _generated_synth(cdk, env, count, args.runs) for count in MODEL_COUNTS}
     imports = [
         timed([sys.executable, "-c", "import app, aws_cdk, cdk_nag"], env) for _ in range(args.runs)
     ]
@@ -53,6 +58,9 @@ def main() -> int:
         f"warm synth (cdk synth, {args.runs} runs): median {statistics.median(synth):.2f} s,"
         f" min {min(synth):.2f} s, max {max(synth):.2f} s"
     )
+    for count, seconds in generated.items():
+        print(f"warm synth, {count} generated models: median {seconds:.2f} s")
+    print(f"per_extra_model_s={_slope(generated):.3f}")
     print(
         f"import app + aws-cdk-lib + cdk-nag ({args.runs} runs): median"
         f" {statistics.median(imports):.2f} s"
@@ -61,6 +69,28 @@ def main() -> int:
         suite = timed([str(BIN / "pytest"), "-q", "-n", "2", "--dist", "loadgroup"], env)
         print(f"test suite (pytest, 1 run): {suite:.1f} s")
     return 0
+
+
+def _generated_synth(cdk: list[str], env: dict[str, str], count: int, runs: int) -> float:
+    """Median warm synth of an app whose config has `count` generated models."""
+    sys.path.insert(0, str(ROOT))
+    from tests.scale.generate import generate
+
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "config"
+        generate(config, count)
+        command = [*cdk, "-c", f"config_dir={config}", "--output", str(Path(folder) / "out")]
+        timed(command, env)  # warm-up: definition cache, staged assets
+        return statistics.median(timed(command, env) for _ in range(max(1, runs // 2)))
+
+
+def _slope(points: dict[int, float]) -> float:
+    """Least-squares seconds per model through (model count, seconds)."""
+    xs, ys = list(points), list(points.values())
+    mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sum(
+        (x - mean_x) ** 2 for x in xs
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,10 @@ from tests.pipelines.conftest import (  # noqa: F401 (shared fixtures)
     local_pipeline_run,
     local_pipeline_run_started,
 )
+from tests.pipelines.diabetes_support import (  # noqa: F401 (shared fixtures)
+    diabetes_run,
+    diabetes_run_started,
+)
 
 CLASSIFIER = "tabular-classifier"
 REGRESSOR = "diabetes-regressor"
@@ -230,7 +234,11 @@ def variant_config(target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+def synthesized(
+    tmp_path_factory: pytest.TempPathFactory,
+    local_pipeline_run_started: Any,  # noqa: F811 (the step scripts run beside the synth)
+    diabetes_run_started: Any,  # noqa: F811
+) -> Synthesized:
     # cfn-lint runs on every template; CDK's own template validation would only repeat
     # a subset of it at ~4 s per synth.
     os.environ.setdefault("CDK_VALIDATION", "false")
@@ -245,6 +253,7 @@ def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synthesize(root / "cdk.out", config_dir=variant_config(root / "config"))
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep the tests of a synthesized app on one xdist worker, so each app is
     synthesized once; the others (subprocess runs, single stacks) may run beside them."""
