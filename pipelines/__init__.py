@@ -1,6 +1,15 @@
 """SageMaker pipelines built with the SageMaker Python SDK, one package per pipeline.
 
-Each package exposes ``build_pipeline(...)`` (an SDK ``Pipeline``; ``.definition()`` is
-its JSON) and ``step_sources(build_dir)`` (the step code the construct uploads), and
-keeps its step scripts in ``steps/``. The CDK library never imports this package.
+A model's file (`config/models/<name>.yaml`) names its package (`pipeline.package`).
+Each package exports:
+
+- ``build_pipeline(*, pipeline_name, model_package_group_name, region, **parameters)``:
+  an SDK ``Pipeline`` (``.definition()`` is its JSON); ``parameters`` come from the
+  model's file, and a bad one raises ``ConfigurationError``;
+- ``step_sources(build_dir)``: the step code the construct stages, by name;
+- ``DATA_PREFIX``: the training data's key prefix in the build artifact bucket;
+- ``SAMPLE_REQUEST``: (content type, body) the served model must answer (smoke test).
+
+Step scripts live in ``steps/``; ``_offline`` and ``_sdk`` hold what the packages share.
+The CDK library never imports this package.
 """
