@@ -77,8 +77,10 @@ def test_key_covers_code_placeholders_and_every_sdk_distribution(tmp_path, monke
     edited = tmp_path / "placeholders.py"
     edited.write_text(build.PLACEHOLDERS.read_text() + "\n# edited\n")
     monkeypatch.setattr(build, "PLACEHOLDERS", edited)
+    build._code_digest.cache_clear()  # read once per process
     assert build.definition_key(tabular_classifier, **ARGUMENTS) != key
     monkeypatch.undo()
+    build._code_digest.cache_clear()
 
     real = importlib.metadata.distributions
 
@@ -92,7 +94,11 @@ def test_key_covers_code_placeholders_and_every_sdk_distribution(tmp_path, monke
                 yield dist
 
     monkeypatch.setattr(importlib.metadata, "distributions", bumped_core)
-    assert build.definition_key(tabular_classifier, **ARGUMENTS) != key
+    build._sdk_versions.cache_clear()
+    try:
+        assert build.definition_key(tabular_classifier, **ARGUMENTS) != key
+    finally:
+        build._sdk_versions.cache_clear()
 
 
 @pytest.mark.parametrize("argument", ["region", "processing_instance_type"])
