@@ -1,16 +1,18 @@
-"""One synthesized reference app, shared by every app-level test (synth is the slow part).
+"""The synthesized reference app, shared by every app-level test (synth is the slow part).
 
 `synthesized` is the shipped app (both models, staging and prod); `variant` is the app
 from a copy of `config/` that adds a third model by files alone and moves some pins (see
-`VARIANT`). Both are session-scoped and every app-level test runs on one xdist worker, so
-each is synthesized once per run.
+`VARIANT`). Each is synthesized once per test run (`synthesized_once`) and read back from
+its cloud assembly.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,11 +71,23 @@ STACKS = [
 
 @dataclass(frozen=True)
 class Synthesized:
-    """An app after `app.synth()`: templates by stack name, and the stacks."""
+    """A synthesized app, read from its cloud assembly (what `cdk deploy` reads)."""
 
     outdir: Path
     templates: dict[str, dict[str, Any]]
-    stacks: dict[str, Any]
+    """Each stack's template, by stack name."""
+    stacks: dict[str, dict[str, Any]]
+    """Each stack's entry in the assembly's manifest.json, by stack name."""
+
+    def account(self, stack: str) -> str:
+        return str(self.stacks[stack]["environment"]).split("/")[2]
+
+    def region(self, stack: str) -> str:
+        return str(self.stacks[stack]["environment"]).split("/")[3]
+
+    def dependencies(self, stack: str) -> list[str]:
+        """The stacks `cdk deploy <stack>` deploys first (not its asset uploads)."""
+        return sorted(d for d in self.stacks[stack].get("dependencies", []) if d in self.stacks)
 
     def resources(self, stack: str, resource_type: str) -> dict[str, dict[str, Any]]:
         return {
@@ -158,11 +172,53 @@ def synthesize(  # type: ignore[no-untyped-def]
     from config.settings import CONFIG_DIR, load_settings
 
     app = App(outdir=str(outdir), context=cdk_context())
-    settings = load_settings(config_dir or CONFIG_DIR, environments, models)
-    stacks = build_app(app, settings)
-    assembly = app.synth()
-    templates = {s.stack_name: s.template for s in assembly.stacks}
+    build_app(app, load_settings(config_dir or CONFIG_DIR, environments, models))
+    app.synth()
+    return read_assembly(outdir)
+
+
+def read_assembly(outdir: Path) -> Synthesized:
+    """A cloud assembly's stacks and templates."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    stacks = {
+        name: artifact
+        for name, artifact in manifest["artifacts"].items()
+        if artifact["type"] == "aws:cloudformation:stack"
+    }
+    templates = {
+        name: json.loads((outdir / artifact["properties"]["templateFile"]).read_text())
+        for name, artifact in stacks.items()
+    }
     return Synthesized(outdir=outdir, templates=templates, stacks=stacks)
+
+
+def synthesized_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, config: Callable[[Path], Path | None]
+) -> Synthesized:
+    """Synthesize an app once per test run, however many xdist workers ask for it.
+
+    The first worker to ask synthesizes under a lock in the run's shared temporary
+    folder; the others wait and read the same cloud assembly. (xdist's `loadgroup` would
+    keep these tests on one worker, but xdist 3.8 marks the group on `item._nodeid`,
+    which pytest 9 no longer reads: the groups are silently ignored.)
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / f"app-{name}"
+    root.mkdir(exist_ok=True)
+    with (shared / f"app-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (root / "done").is_file():
+                shutil.rmtree(root / "cdk.out", ignore_errors=True)
+                # cfn-lint runs on every template; CDK's own template validation would
+                # only repeat a subset of it at ~4 s per synth.
+                os.environ.setdefault("CDK_VALIDATION", "false")
+                synthesize(root / "cdk.out", config_dir=config(root))
+                (root / "done").touch()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return read_assembly(root / "cdk.out")
 
 
 def copy_config(target: Path) -> Path:
@@ -234,23 +290,17 @@ def variant_config(target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthesized(
-    tmp_path_factory: pytest.TempPathFactory,
-    local_pipeline_run_started: Any,  # noqa: F811 (the step scripts run beside the synth)
-    diabetes_run_started: Any,  # noqa: F811
-) -> Synthesized:
-    # cfn-lint runs on every template; CDK's own template validation would only repeat
-    # a subset of it at ~4 s per synth.
-    os.environ.setdefault("CDK_VALIDATION", "false")
-    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The shipped app: both models, staging and prod."""
+    return synthesized_once(tmp_path_factory, "shipped", lambda root: None)
 
 
 @pytest.fixture(scope="session")
 def variant(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The app from `variant_config`: a third model added by files, some pins moved."""
-    os.environ.setdefault("CDK_VALIDATION", "false")
-    root = tmp_path_factory.mktemp("variant")
-    return synthesize(root / "cdk.out", config_dir=variant_config(root / "config"))
+    return synthesized_once(
+        tmp_path_factory, "variant", lambda root: variant_config(root / "config")
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks into the node ids

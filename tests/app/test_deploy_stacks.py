@@ -257,6 +257,9 @@ def normalized(template: dict[str, Any], env: str, account: str) -> dict[str, An
     text = json.dumps(template)
     text = text.replace(account, "<account>").replace(env, "<env>")
     text = re.sub(r"[0-9a-f]{64}", "<hash>", text)
+    # Logical ids and names CDK derives from construct paths that hold the stack name
+    # (a policy on an imported role) end in a hash of that path.
+    text = re.sub(r"(?:[0-9A-F]{8}){1,2}(?=\")", "<id>", text)
     return flatten(json.loads(text))
 
 
@@ -467,3 +470,21 @@ def test_cpu_threshold_on_serverless_names_file_and_key():
         r" cpu_utilization_percent=None",
     ):
         deploy(REGRESSOR, "staging", alarms={"cpu_utilization_percent": 70})
+
+
+@pytest.mark.parametrize(
+    "stack", [CLASSIFIER_STAGING, CLASSIFIER_PROD, REGRESSOR_STAGING, REGRESSOR_PROD]
+)
+def test_the_environments_deploy_role_may_invoke_only_this_endpoint(synthesized, stack):
+    """The deploy workflow's smoke test runs as `mlops-github-<env>-deploy`."""
+    env = stack.rsplit("-", 1)[-1]
+    endpoint = stack.removeprefix("mlops-")
+    account = {"staging": "222222222222", "prod": "333333333333"}[env]
+    (policy,) = [
+        p["Properties"]
+        for p in synthesized.resources(stack, "AWS::IAM::Policy").values()
+        if p["Properties"].get("Roles") == [f"mlops-github-{env}-deploy"]
+    ]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert "sagemaker:InvokeEndpoint" in statement["Action"]
+    assert statement["Resource"] == f"arn:aws:sagemaker:eu-west-1:{account}:endpoint/{endpoint}"

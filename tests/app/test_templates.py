@@ -104,9 +104,9 @@ def test_every_stack_is_named_for_its_model_and_environment(synthesized):
 
 def test_every_stack_in_its_account(synthesized):
     accounts = {"build": "111111111111", "staging": "222222222222", "prod": "333333333333"}
-    for name, stack in synthesized.stacks.items():
-        assert stack.account == accounts[name.rsplit("-", 1)[-1]], name
-        assert stack.region == "eu-west-1"
+    for name in synthesized.stacks:
+        assert synthesized.account(name) == accounts[name.rsplit("-", 1)[-1]], name
+        assert synthesized.region(name) == "eu-west-1"
 
 
 def test_cross_stack_references_are_few_and_explicit(synthesized):
