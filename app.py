@@ -21,7 +21,7 @@ from pathlib import Path
 from aws_cdk import App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from config.settings import CONFIG_DIR, MODELS_DIR, Settings, load_settings
+from config.settings import CONFIG_DIR, Settings, load_settings
 from constructs_lib.errors import ConfigurationError
 from stacks.build import BuildStack
 from stacks.deploy import ModelDeployStack
@@ -53,7 +53,7 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
             model=model,
             build=settings.build,
             shared=shared,
-            file=f"config/{MODELS_DIR}/{model.name}.yaml",
+            file=settings.model_file(model.name),
         )
         stacks[builds[model.name].stack_name] = builds[model.name]
     for name, environment in settings.environments.items():
@@ -77,7 +77,7 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
                 build=settings.build,
                 pipeline_prefix=built.pipeline.artifact_prefix,
                 image_repository_arns=built.inference_image_repositories,
-                file=f"config/{MODELS_DIR}/{model.name}.yaml",
+                file=settings.model_file(model.name),
             )
             stacks[stack.stack_name] = stack
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -13,6 +13,8 @@ value received and what is allowed.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -21,7 +23,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     field_validator,
     model_validator,
@@ -158,6 +162,17 @@ class BuildSettings(_Settings):
     github: GitHubSettings | None = None
 
 
+def _variant_kind(value: Any) -> str | None:
+    """Which kind of capacity a variant mapping describes, by its one required key."""
+    if isinstance(value, Mapping):
+        if "instance_type" in value:
+            return "instance"
+        if "memory_size_in_mb" in value:
+            return "serverless"
+        return None
+    return "serverless" if isinstance(value, ServerlessVariantSettings) else "instance"
+
+
 class InstanceVariantSettings(_Settings):
     """Instance-backed capacity."""
 
@@ -212,7 +227,16 @@ class EndpointSettings(_Settings):
 
     name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")] = ""
     """Default: `<model>-<environment>`."""
-    variant: InstanceVariantSettings | ServerlessVariantSettings
+    variant: Annotated[
+        Annotated[InstanceVariantSettings, Tag("instance")]
+        | Annotated[ServerlessVariantSettings, Tag("serverless")],
+        Discriminator(
+            _variant_kind,
+            custom_error_type="variant_kind",
+            custom_error_message="allowed instance_type (instance capacity) or"
+            " memory_size_in_mb (serverless capacity)",
+        ),
+    ]
     volume_encryption: bool = True
     network_isolation: bool = True
     vpc: VpcSettings | None = None
@@ -331,6 +355,12 @@ class Settings(_Settings):
     environments: dict[str, EnvironmentSettings]
     models: dict[str, ModelSettings]
     promotion: PromotionManifest
+    config_dir: Path = CONFIG_DIR
+
+    def model_file(self, model: str) -> str:
+        """The model's settings file, as errors show it (relative to the working folder
+        when below it)."""
+        return shown_path(self.config_dir / MODELS_DIR / f"{model}.yaml")
 
     def served(self, environment: str) -> list[tuple[ModelSettings, ServingSettings, int]]:
         """Each model served in `environment` with a pinned version, with both."""
@@ -365,10 +395,14 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+_UNION_TAGS = ("instance", "serverless")
+
+
 def _describe(errors: ValidationError, path: Path) -> str:
     lines = []
     for err in errors.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        # Union members are tagged by kind; the tag is not a key of the file.
+        key = ".".join(str(p) for p in err["loc"] if p not in _UNION_TAGS) or "(top level)"
         if err["type"] == "extra_forbidden":
             lines.append(f"{path}: {key}: unknown setting (value {err['input']!r})")
         elif err["type"] == "missing":
@@ -434,7 +468,17 @@ def load_settings(
             if model in loaded
         }
     )
-    return Settings(build=build, environments=envs, models=loaded, promotion=manifest)
+    return Settings(
+        build=build, environments=envs, models=loaded, promotion=manifest, config_dir=config_dir
+    )
+
+
+def shown_path(path: Path) -> str:
+    """`path` relative to the working folder when it is below it, else as it is."""
+    try:
+        return os.path.relpath(path) if path.resolve().is_relative_to(Path.cwd()) else str(path)
+    except ValueError:
+        return str(path)
 
 
 def _choose(kind: str, known: list[str], wanted: list[str] | None, file: str) -> list[str]:
@@ -448,6 +492,12 @@ def _choose(kind: str, known: list[str], wanted: list[str] | None, file: str) ->
 
 
 def _load_model(path: Path, environments: list[str]) -> ModelSettings:
+    if not re.fullmatch(MODEL_NAME, path.stem) or len(path.stem) > MODEL_NAME_MAX:
+        raise ConfigurationError(
+            f"{path}: the file name {path.stem!r} is the model's name; allowed 1-"
+            f"{MODEL_NAME_MAX} lowercase letters, digits and single hyphens, starting with a"
+            " letter (every name AWS derives from it must stay short and valid)"
+        )
     data = _read_yaml(path)
     if "name" in data:
         raise ConfigurationError(

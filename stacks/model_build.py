@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
 from aws_cdk import Environment, Stack
 from constructs import Construct
 
@@ -63,6 +68,7 @@ class ModelBuildStack(Stack):
                 reader_accounts=shared.reader_accounts,
                 removal_policy=removal_policy(build.removal_policy),
             )
+        _check_parameters(package, model.pipeline.parameters, file)
         try:
             definition = cached_definition(
                 package,
@@ -126,3 +132,23 @@ class ModelBuildStack(Stack):
                 parameters=retraining.parameters,
                 enabled=retraining.enabled,
             )
+
+
+def _check_parameters(package: ModuleType, parameters: Mapping[str, Any], file: str) -> None:
+    """Parameters the package's `build_pipeline` does not take, named with those it does."""
+    signature = inspect.signature(package.build_pipeline)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return  # the package checks them itself
+    accepted = sorted(
+        name
+        for name, p in signature.parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        and name not in ("pipeline_name", "model_package_group_name", "region")
+    )
+    unknown = sorted(set(parameters) - set(accepted))
+    if unknown:
+        raise ConfigurationError(
+            f"{file}: pipeline.parameters.{unknown[0]}: got {parameters[unknown[0]]!r};"
+            f" allowed only parameters of pipelines.{package.__name__.rsplit('.', 1)[-1]}"
+            f".build_pipeline: {', '.join(accepted)}"
+        )

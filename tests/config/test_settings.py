@@ -162,20 +162,16 @@ def test_a_model_file_may_not_name_its_model(config_dir):
         load_settings(config_dir)
 
 
-@pytest.mark.parametrize(
-    ("stem", "rule"),
-    [
-        ("a" * 41, r"at most 40 characters"),
-        ("Churn_2", r"should match pattern"),
-        ("churn--2", r"should match pattern"),
-        ("2churn", r"should match pattern"),
-    ],
-)
-def test_model_name_is_checked_where_it_comes_from(config_dir, stem, rule):
+@pytest.mark.parametrize("stem", ["a" * 41, "Churn_2", "churn--2", "2churn"])
+def test_model_name_is_checked_where_it_comes_from(config_dir, stem):
     """The file's name is the model's name: too long or badly spelled, the error names
-    the file and the name."""
+    the file, the name and the rule in words."""
     shutil.copy(model_file(config_dir), config_dir / "models" / f"{stem}.yaml")
-    with pytest.raises(ConfigurationError, match=rf"models/{stem}.yaml: .*'{stem}'.*{rule}"):
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"models/{stem}.yaml: the file name '{stem}' is the model's name; allowed 1-40"
+        " lowercase letters, digits and single hyphens, starting with a letter",
+    ):
         load_settings(config_dir)
 
 
@@ -197,16 +193,10 @@ def test_bad_variant_names_file_and_key(config_dir):
     with pytest.raises(ConfigurationError) as info:
         load_settings(config_dir)
     message = str(info.value)
-    assert "models/diabetes-regressor.yaml: environments.staging.endpoint.variant" in message
-    assert "memory_size_mb: unknown setting (value 2048)" in message
+    assert "models/diabetes-regressor.yaml: environments.staging.endpoint.variant: got" in message
+    assert "'memory_size_mb': 2048" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the message spells pydantic's union members (InstanceVariantSettings./"
-    "ServerlessVariantSettings.) into the key and takes 5 lines; a callable Discriminator"
-    " on EndpointSettings.variant would give one line naming both kinds",
-)
 def test_bad_variant_is_one_line_naming_both_kinds(config_dir):
     edit(model_file(config_dir, REGRESSOR), "memory_size_in_mb: 2048", "memory_size_mb: 2048")
     with pytest.raises(ConfigurationError) as info:
