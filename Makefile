@@ -45,7 +45,7 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 unit: $(BIN)/.installed node_modules/.installed
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 ## bench: median warm synth time, import time and test-suite time (a benchmark, not a test).
 bench: $(BIN)/.installed node_modules/.installed

@@ -36,7 +36,7 @@ class OneObjectS3:
 def test_approval_reads_every_configured_metric_from_the_real_report(
     local_pipeline_run: LocalPipelineRun,
 ) -> None:
-    approval = load_settings().build.approval
+    approval = load_settings().models["tabular-classifier"].approval
     wanted = {*approval.thresholds, approval.primary_metric}
     assert wanted <= set(approval.report_metrics or ())
     package = {
@@ -65,10 +65,10 @@ def test_approval_reads_every_configured_metric_from_the_real_report(
 def test_declared_report_metrics_are_what_the_evaluate_step_writes(
     local_pipeline_run: LocalPipelineRun,
 ) -> None:
-    """build.yaml's `report_metrics` (what ModelApproval refuses thresholds outside of)
+    """The classifier's `report_metrics` (what ModelApproval refuses thresholds outside of)
     are exactly the scalar metrics of the real report, all of SageMaker's binary
     classification section (so their direction is known)."""
-    declared = load_settings().build.approval.report_metrics
+    declared = load_settings().models["tabular-classifier"].approval.report_metrics
     report = json.loads(local_pipeline_run.evaluation_json.read_bytes())
     (section,) = report
     assert section == "binary_classification_metrics"
