@@ -42,7 +42,7 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
         app,
         f"{APP_NAME}-build",
         settings=settings.build,
-        deploy_environments=settings.environments,
+        reader_accounts=settings.reader_accounts,
     )
     stacks[shared.stack_name] = shared
     builds: dict[str, ModelBuildStack] = {}

@@ -356,6 +356,8 @@ class Settings(_Settings):
     models: dict[str, ModelSettings]
     promotion: PromotionManifest
     config_dir: Path = CONFIG_DIR
+    reader_accounts: list[str] = []
+    """Every deploy account other than the build account (of every environment file)."""
 
     def model_file(self, model: str) -> str:
         """The model's settings file, as errors show it (relative to the working folder
@@ -441,14 +443,19 @@ def load_settings(
     )
     wanted = _choose("environment", known, environments, "config/<name>.yaml")
     build = parse(BuildSettings, _read_yaml(config_dir / BUILD_FILE), config_dir / BUILD_FILE)
-    envs = {
+    for name in known:
+        _check_environment_name(name, config_dir / f"{name}.yaml")
+    # Every environment is read: the build side grants all deploy accounts, whichever
+    # environments this synth is limited to.
+    every = {
         name: parse(
             EnvironmentSettings,
             _read_yaml(config_dir / f"{name}.yaml"),
             config_dir / f"{name}.yaml",
         )
-        for name in wanted
+        for name in known
     }
+    envs = {name: every[name] for name in wanted}
     model_files = {p.stem: p for p in sorted((config_dir / MODELS_DIR).glob("*.yaml"))}
     chosen = _choose("model", sorted(model_files), models, "config/models/<name>.yaml")
     loaded = {name: _load_model(model_files[name], known) for name in chosen}
@@ -469,8 +476,24 @@ def load_settings(
         }
     )
     return Settings(
-        build=build, environments=envs, models=loaded, promotion=manifest, config_dir=config_dir
+        build=build,
+        environments=envs,
+        models=loaded,
+        promotion=manifest,
+        config_dir=config_dir,
+        reader_accounts=sorted({e.account for e in every.values()} - {build.account}),
     )
+
+
+def _check_environment_name(name: str, path: Path) -> None:
+    """Environment names end stack ids (`mlops-<model>-<environment>`): one that could
+    be read as part of a model's name, or as `build`, would make two stacks one."""
+    if not re.fullmatch(r"[a-z][a-z0-9]{1,20}", name) or name == "build":
+        raise ConfigurationError(
+            f"{path}: the file name {name!r} is the environment's name; allowed 2-21"
+            " lowercase letters and digits, starting with a letter, other than 'build'"
+            " (stack ids end with it: mlops-<model>-<environment>)"
+        )
 
 
 def shown_path(path: Path) -> str:
@@ -517,6 +540,9 @@ def _load_model(path: Path, environments: list[str]) -> ModelSettings:
 def _check_manifest(
     manifest: PromotionManifest, path: Path, environments: list[str], models: list[str]
 ) -> None:
+    """Pins name known models and environments, and every model has a line for every
+    environment (`null` until a version is approved): the approval function edits that
+    line, so it must exist before the model's first approval."""
     for model, pins in manifest.models.items():
         if model not in models:
             raise ConfigurationError(
@@ -529,6 +555,14 @@ def _check_manifest(
                     f"{path}: models.{model}.{env}: no config/{env}.yaml; allowed one of the"
                     f" environments {environments}"
                 )
+    for model in models:
+        missing = [env for env in environments if env not in manifest.models.get(model, {})]
+        if missing:
+            lines = "".join(f" {env}: null," for env in missing).rstrip(",")
+            raise ConfigurationError(
+                f"{path}: models.{model}: no pin for {missing}; allowed a version or null for"
+                f" every environment (add `{model}: {{{lines.strip()}}}` under models:)"
+            )
 
 
 def _check_unique(models: Mapping[str, ModelSettings], config_dir: Path) -> None:
@@ -546,6 +580,7 @@ def _check_unique(models: Mapping[str, ModelSettings], config_dir: Path) -> None
         ]
         for key, name in names:
             kind = key.rsplit(".", 1)[-1]
+            name = name.lower()  # SageMaker compares these names case-insensitively
             other = seen.get((kind, name))
             if other is not None:
                 shown = name.split("/", 1)[-1]

@@ -53,6 +53,14 @@ _FEATURE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 MAX_RUNTIME_SECONDS = 86400
 
 
+def _short(name: str, length: int) -> str:
+    """`name` if it fits in `length` characters, else its start and a hash of all of it,
+    so two long names sharing their first characters still give different names."""
+    if len(name) <= length:
+        return name
+    return f"{name[: length - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
 def schedule_period_seconds(schedule_expression: str) -> int | None:
     """Seconds between runs of a Model Monitor cron expression, or None if it is not
     one of the supported forms (hourly, daily, every N hours)."""
@@ -146,7 +154,7 @@ class DataQualityMonitor(Construct):
         )
         stack = Stack.of(self)
         self.endpoint = endpoint
-        self.schedule_name = f"{endpoint.endpoint_name[:50]}-data-quality"
+        self.schedule_name = f"{_short(endpoint.endpoint_name, 50)}-data-quality"
 
         self.baseline = cr.AwsCustomResource(
             self,

@@ -22,7 +22,7 @@ from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from config.settings import BuildSettings, EnvironmentSettings
+from config.settings import BuildSettings
 from constructs_lib import placeholders
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.errors import ConfigurationError
@@ -60,7 +60,11 @@ def pipeline_package(package: str, where: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name not in (f"pipelines.{package}", "pipelines"):
             raise
-        known = sorted(p.name for p in PIPELINES_DIR.iterdir() if (p / "__init__.py").is_file())
+        known = sorted(
+            p.name
+            for p in PIPELINES_DIR.iterdir()
+            if (p / "__init__.py").is_file() and not p.name.startswith("_")
+        )
         raise ConfigurationError(
             f"{where}: pipeline.package: got {package!r}; allowed a package under pipelines/"
             f" ({', '.join(known)})"
@@ -175,7 +179,7 @@ class BuildStack(Stack):
         construct_id: str,
         *,
         settings: BuildSettings,
-        deploy_environments: dict[str, EnvironmentSettings],
+        reader_accounts: list[str],
     ) -> None:
         super().__init__(
             scope,
@@ -184,9 +188,7 @@ class BuildStack(Stack):
             description="SageMaker MLOps build side, shared by every model: artifact store,"
             " notifications, GitHub access",
         )
-        self.reader_accounts = sorted(
-            {e.account for e in deploy_environments.values()} - {settings.account}
-        )
+        self.reader_accounts = reader_accounts
         self.artifacts = ArtifactStore(
             self,
             "Artifacts",

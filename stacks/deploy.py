@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aws_cdk import CfnOutput, Duration, Environment, Stack
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -113,13 +112,6 @@ class ModelDeployStack(Stack):
         self._watch(file, settings, build_bucket, pipeline_prefix)
         CfnOutput(self, "ServedModel", value=self.model_package_arn)
         CfnOutput(self, "EndpointName", value=endpoint_settings.name)
-        if build.github is not None:
-            # The deploy workflow's smoke test invokes the endpoint with the environment's
-            # deploy role: a policy of this stack, so the shared stack stays as it is.
-            smoke_tester = iam.Role.from_role_name(
-                self, "SmokeTester", f"mlops-github-{name}-deploy"
-            )
-            self.endpoint.grant_invoke(smoke_tester)
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
 
     def _endpoint(self, file: str, endpoint_settings: EndpointSettings) -> RealtimeEndpoint:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from aws_cdk import Environment, Stack
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from config.settings import EnvironmentSettings, GitHubSettings
+from constructs_lib._nag import acknowledge, wildcard_resource
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.github_deploy_access import GitHubDeployAccess
 from stacks.build import removal_policy
@@ -52,4 +54,19 @@ class EnvironmentStack(Stack):
                 environments=[name],
                 create_provider=github.create_oidc_provider,
                 role_name_prefix=f"mlops-github-{name}",
+            )
+            # The deploy workflow's smoke test invokes every endpoint served here with
+            # this role: one statement for all models (a statement per model would fill
+            # IAM's 10,240-character limit of a role's inline policies at ~30 models).
+            endpoints = self.format_arn(service="sagemaker", resource="endpoint", resource_name="*")
+            self.github.deploy_role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[endpoints])
+            )
+            acknowledge(
+                self.github.deploy_role,
+                {
+                    wildcard_resource(self, endpoints): "The smoke test invokes every"
+                    " endpoint of this environment; endpoints come and go with the models"
+                    " pinned here.",
+                },
             )

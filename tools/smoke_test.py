@@ -94,14 +94,16 @@ def request_rows(content_type: str, body: str | bytes) -> int:
     return 1
 
 
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
+def _is_prediction(value: Any) -> bool:
+    """A finite number (a regressor's answer), or a non-empty object of finite numbers
+    (a classifier's `{"label": 1, "probability": 0.97}`)."""
     if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
-    return True
+        return bool(value) and all(_is_number(v) for v in value.values())
+    return _is_number(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def check_answer(content_type: str | None, body: bytes, rows: int) -> list[Any]:
@@ -121,8 +123,10 @@ def check_answer(content_type: str | None, body: bytes, rows: int) -> list[Any]:
             f"expected {rows} prediction(s), one per request row, got {len(predictions)}"
         )
     for number, item in enumerate(predictions, start=1):
-        if item is None or not _finite(item):
-            raise SmokeError(f"prediction {number} is not a value: {item!r}")
+        if not _is_prediction(item):
+            raise SmokeError(
+                f"prediction {number} is not a number or an object of numbers: {item!r}"
+            )
     return predictions
 
 

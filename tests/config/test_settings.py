@@ -184,6 +184,11 @@ def test_forty_character_model_name_loads(config_dir):
     text = (config_dir / "models" / f"{name}.yaml").read_text()
     text = text.replace("registry:\n", f"registry:\n  model_package_group_name: {name}\n")
     (config_dir / "models" / f"{name}.yaml").write_text(text)
+    edit(
+        config_dir / "promotion.yaml",
+        "models:\n",
+        f"models:\n  {name}: {{staging: null, prod: null}}\n",
+    )
     settings = load_settings(config_dir, models=[name])
     assert settings.models[name].serving("staging").endpoint.name == f"{name}-staging"  # type: ignore[union-attr]
 
@@ -234,7 +239,11 @@ def test_null_serving_means_not_served_there(config_dir):
 
 
 def test_model_without_pins_is_served_nowhere(config_dir):
-    edit(config_dir / "promotion.yaml", "  tabular-classifier:\n    staging: 2\n    prod: 1\n", "")
+    edit(
+        config_dir / "promotion.yaml",
+        "  tabular-classifier:\n    staging: 2\n    prod: 1\n",
+        "  tabular-classifier:\n    staging: null\n    prod: null\n",
+    )
     settings = load_settings(config_dir)
     assert settings.promotion.version(CLASSIFIER, "staging") is None
     assert CLASSIFIER in settings.models  # still built
@@ -509,3 +518,53 @@ def test_alarm_kind_thresholds_default_to_none():
 
     alarms = AlarmSettings()
     assert (alarms.cpu_utilization_percent, alarms.concurrency_utilization_percent) == (None, None)
+
+
+def test_every_model_needs_a_pin_line_for_every_environment(config_dir):
+    """The approval function edits that line: it must exist before the first approval."""
+    edit(config_dir / "promotion.yaml", "    staging: 1\n    prod: 1\n", "    staging: 1\n")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"promotion.yaml: models.diabetes-regressor: no pin for \['prod'\]; allowed a"
+        r" version or null for every environment \(add `diabetes-regressor: \{prod: null\}`",
+    ):
+        load_settings(config_dir)
+
+
+def test_a_model_file_without_manifest_lines_is_refused(config_dir):
+    shutil.copy(model_file(config_dir), config_dir / "models" / "churn.yaml")
+    edit(
+        config_dir / "models" / "churn.yaml", "approval:", "registry:\n  description: x\napproval:"
+    )
+    with pytest.raises(ConfigurationError, match=r"models.churn: no pin for \['prod', 'staging'\]"):
+        load_settings(config_dir)
+
+
+@pytest.mark.parametrize("name", ["eu-prod", "x", "Prod2"])
+def test_environment_file_names_cannot_make_stack_ids_ambiguous(config_dir, name):
+    shutil.copy(config_dir / "staging.yaml", config_dir / f"{name}.yaml")
+    with pytest.raises(
+        ConfigurationError, match=rf"{name}.yaml: the file name '{name}' is the environment's name"
+    ):
+        load_settings(config_dir)
+
+
+def test_build_side_reads_every_deploy_account_whatever_the_subset(config_dir):
+    """Limiting a synth to staging must not drop prod's read access from the build side."""
+    assert load_settings(config_dir, ["staging"]).reader_accounts == [
+        "222222222222",
+        "333333333333",
+    ]
+
+
+def test_endpoint_names_are_unique_case_insensitively(config_dir):
+    edit(
+        model_file(config_dir, REGRESSOR),
+        "    endpoint:                  # serverless",
+        "    endpoint:\n      name: Tabular-Classifier-Staging   # serverless",
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"endpoint.name: got 'tabular-classifier-staging', which .* uses already",
+    ):
+        load_settings(config_dir)

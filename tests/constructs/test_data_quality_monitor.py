@@ -358,3 +358,19 @@ def test_monitor_image_for_unknown_or_unresolved_region():
         ConfigurationError, match="model_monitor_image region: got an unresolved token"
     ):
         model_monitor_image(Aws.REGION)
+
+
+def test_long_endpoint_names_give_distinct_schedule_names_within_limits(stack):
+    """Two endpoints whose names share their first 50 characters still get their own
+    schedule (names are cut to fit SageMaker's 63 characters, with a hash)."""
+    from aws_cdk import App, Environment, Stack
+
+    names = []
+    for suffix in ("a", "b"):
+        app_stack = Stack(App(), "S", env=Environment(account="111111111111", region="eu-west-1"))
+        ep = endpoint(app_stack, endpoint_name="x" * 55 + suffix)
+        names.append(monitor(app_stack, ep=ep).schedule_name)
+    assert names[0] != names[1]
+    assert all(len(n) <= 63 and n.startswith("x" * 41) for n in names)
+    short = monitor(stack).schedule_name
+    assert short == "churn-test-data-quality"  # short names are kept as they are

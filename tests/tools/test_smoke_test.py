@@ -181,9 +181,12 @@ def failing(_body: bytes, _content_type: str | None, _accept: str | None) -> Rep
             "expected 1 prediction(s), one per request row, got 2",
         ),
         (answering('{"predictions": []}'), "expected 1 prediction(s), one per request row, got 0"),
-        (answering('{"predictions": [null]}'), "prediction 1 is not a value: None"),
-        (answering('{"predictions": [NaN]}'), "prediction 1 is not a value: nan"),
-        (answering('{"predictions": [{"label": 1, "probability": NaN}]}'), "is not a value"),
+        (answering('{"predictions": [null]}'), "prediction 1 is not a number or an object"),
+        (answering('{"predictions": [NaN]}'), "prediction 1 is not a number or an object"),
+        (answering('{"predictions": [{"label": 1, "probability": NaN}]}'), "not a number"),
+        (answering('{"predictions": ["x"]}'), "prediction 1 is not a number or an object"),
+        (answering('{"predictions": [{}]}'), "prediction 1 is not a number or an object"),
+        (answering('{"predictions": [true]}'), "prediction 1 is not a number or an object"),
     ],
     ids=[
         "not-json",
@@ -196,6 +199,9 @@ def failing(_body: bytes, _content_type: str | None, _accept: str | None) -> Rep
         "null-item",
         "nan-item",
         "nan-in-item",
+        "string-item",
+        "empty-object-item",
+        "bool-item",
     ],
 )
 def test_a_malformed_answer_fails_naming_the_model(
