@@ -1,23 +1,127 @@
-"""Helpers every pipeline package shares to build its definition offline (no SDK import here).
+"""What every pipeline package shares outside the SDK (importing this never imports it).
 
+* the names and defaults every package's pipeline uses (step and parameter names, the
+  registry's content types and instance types...), re-exported by each ``pipeline``;
+* ``argument_checks`` and ``build_offline``: ``build_pipeline``'s common arguments
+  checked, and the package's definition built with them;
 * ``prepare_sdk_environment`` and ``sdk_session``: keep the SageMaker SDK from reaching
   for credentials or an account, and quiet while it builds a definition;
-* ``write_archive``: a reproducible ``.tar.gz`` of step code (same bytes for the same
-  files), so the construct's asset hash changes only with the code.
+* ``step_sources``: the step code to stage, each script with the shared modules of
+  ``pipelines/_steps`` beside it, reproducibly (``write_folder``, ``write_archive``: same
+  bytes for the same files), so the construct's asset hashes change only with the code.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib
 import io
 import logging
 import os
+import re
+import shutil
 import tarfile
 import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from constructs_lib._validate import Checks
+
+# Step names.
+PREPROCESS = "Preprocess"
+TRAIN = "Train"
+EVALUATE = "Evaluate"
+DATA_QUALITY_BASELINE = "DataQualityBaseline"
+QUALITY_GATE = "QualityGate"
+REGISTER_MODEL = "RegisterModel"
+QUALITY_FAILED = "ModelQualityTooLow"
+
+# Pipeline parameter names (each package adds the one its quality gate compares with).
+INPUT_DATA_URI = "InputDataUri"
+PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
+TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
+MODEL_APPROVAL_STATUS = "ModelApprovalStatus"
+
+EVALUATION_REPORT = "evaluation.json"
+"""The report steps/evaluate.py writes (the quality gate's property file)."""
+SERVING_CODE_DIR = "/opt/ml/model/code"
+"""Where the serving container finds inference.py: inside the model archive."""
+
+DEFAULT_INSTANCE_TYPE = "ml.m5.large"
+DEFAULT_APPROVAL_STATUS = "PendingManualApproval"
+CACHE_EXPIRE_AFTER = "P30D"
+CONTENT_TYPES = ("text/csv", "application/json")
+RESPONSE_TYPES = ("application/json",)
+INFERENCE_INSTANCE_TYPES = ("ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge")
+TRANSFORM_INSTANCE_TYPES = ("ml.m5.large", "ml.m5.xlarge")
+
+# Step code. A processing job runs /opt/ml/processing/input/code/<script> from a folder
+# holding the script and step_common.py; the training toolkit wants script-mode code as
+# one tar.gz, which also carries the serving code train.py copies into the model archive.
+SCRIPT_SOURCES = {"preprocess": "preprocess.py", "evaluate": "evaluate.py"}
+"""Step-source name -> the script a processing job runs."""
+TRAIN_ARCHIVE = "train_sourcedir.tar.gz"
+SHARED_STEPS_DIR = Path(__file__).resolve().parent / "_steps"
+"""The modules staged beside every package's step scripts."""
+_STEP_COMMON = SHARED_STEPS_DIR / "step_common.py"
+_STEP_SERVING = SHARED_STEPS_DIR / "step_serving.py"
+
+_PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+
+
+def argument_checks(
+    *,
+    pipeline_name: object,
+    model_package_group_name: object,
+    region: object,
+    processing_instance_type: object,
+    training_instance_type: object,
+    role_arn: object,
+    bucket: object,
+    kms_key_arn: object,
+) -> Checks:
+    """``build_pipeline``'s common arguments checked; the package adds its own checks,
+    then calls ``.done()`` (one ConfigurationError naming every problem)."""
+    from constructs_lib._validate import Checks  # imports the CDK: only when building
+
+    check = Checks("build_pipeline")
+    check.text("pipeline_name", pipeline_name, _PIPELINE_NAME, "1-256 letters, digits or '-'")
+    check.text(
+        "model_package_group_name",
+        model_package_group_name,
+        _GROUP_NAME,
+        "1-63 letters, digits or '-'",
+    )
+    check.text("region", region, _REGION, "an AWS region name such as eu-west-1")
+    for prop, value in (
+        ("processing_instance_type", processing_instance_type),
+        ("training_instance_type", training_instance_type),
+    ):
+        check.text(prop, value, _INSTANCE_TYPE, "ml.<family>.<size>")
+    for prop, value in (("role_arn", role_arn), ("bucket", bucket), ("kms_key_arn", kms_key_arn)):
+        check.text(prop, value)
+    return check
+
+
+def unknown_arguments(check: Checks, unknown: dict[str, Any], known: tuple[str, ...]) -> None:
+    """Record each argument ``build_pipeline`` does not take, naming those it does."""
+    for name, value in sorted(unknown.items()):
+        check.fail(name, value, f"no such parameter; known: {', '.join(known)}")
+
+
+def build_offline(definition_module: str, **arguments: Any) -> Any:
+    """``<definition_module>.build(**arguments)``: the package's SDK pipeline, its module
+    imported (the SDK with it) once the environment is ready, built inside ``sdk_session``."""
+    prepare_sdk_environment(arguments["region"])
+    with sdk_session():
+        return importlib.import_module(definition_module).build(**arguments)
 
 
 def prepare_sdk_environment(region: str) -> None:
@@ -60,6 +164,42 @@ def sdk_session() -> Iterator[None]:
             os.environ[key] = previous_imds
 
 
+def step_sources(build_dir: Path, steps_dir: Path) -> dict[str, Path]:
+    """Step-source name -> what ``SageMakerPipeline`` stages, written under ``build_dir``.
+
+    ``preprocess`` and ``evaluate``: a folder with the script (from ``steps_dir``) and
+    ``step_common.py``, staged with its names kept; ``train``: ``train_sourcedir.tar.gz``
+    with train.py and the code train.py puts in the model archive (inference.py,
+    step_serving.py), and step_common.py.
+    """
+    build_dir.mkdir(parents=True, exist_ok=True)
+    sources = {
+        name: write_folder(build_dir / name, [steps_dir / script, _STEP_COMMON])
+        for name, script in SCRIPT_SOURCES.items()
+    }
+    sources["train"] = write_archive(
+        build_dir / TRAIN_ARCHIVE,
+        [steps_dir / "train.py", steps_dir / "inference.py", _STEP_COMMON, _STEP_SERVING],
+    )
+    return dict(sorted(sources.items()))
+
+
+def write_folder(target: Path, files: list[Path]) -> Path:
+    """Make ``target`` hold exactly ``files`` (flat, by name); a file whose bytes are
+    already right is not rewritten, and anything else there is removed."""
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = {path.name: path.read_bytes() for path in files}
+    for present in target.iterdir():
+        if present.name not in wanted:
+            if present.is_dir():
+                shutil.rmtree(present, ignore_errors=True)
+            else:
+                present.unlink(missing_ok=True)
+    for name, content in wanted.items():
+        _write_if_changed(target / name, content)
+    return target
+
+
 def write_archive(target: Path, files: list[Path]) -> Path:
     """Write a reproducible ``.tar.gz`` of ``files`` (flat, by name) to ``target``.
 
@@ -80,10 +220,14 @@ def write_archive(target: Path, files: list[Path]) -> Path:
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
-    content = raw.getvalue()
+    _write_if_changed(target, raw.getvalue())
+    return target
+
+
+def _write_if_changed(target: Path, content: bytes) -> None:
     if not target.is_file() or target.read_bytes() != content:
-        # Write then rename, so a concurrent reader never sees half an archive.
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        # Write beside the folder, then rename: a concurrent reader (or writer) never
+        # sees half a file.
+        with tempfile.NamedTemporaryFile(dir=target.parent.parent, delete=False) as tmp:
             tmp.write(content)
         Path(tmp.name).replace(target)
-    return target

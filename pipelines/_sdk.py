@@ -12,32 +12,65 @@ reproducible, whatever the pipeline:
 * outputs go under the execution's own prefix (``execution_output``), and a later step
   names what it reads by step properties, so a cached step's outputs are what its
   successors get.
+
+``ScikitLearnPipeline`` builds the shape every reference package shares (preprocess,
+train, evaluate and baseline jobs in the scikit-learn and Model Monitor containers, a
+quality gate, registration); a package gives its settings module, its gate and its
+training metrics.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, TypeVar
 
 import boto3
-from sagemaker.core.model_metrics import MetricsSource
+from sagemaker.core import image_uris
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
+    MetricDefinition,
     ProcessingInput,
     ProcessingOutput,
     ProcessingS3Input,
     ProcessingS3Output,
 )
+from sagemaker.core.training.configs import (
+    Compute,
+    InputData,
+    OutputDataConfig,
+    StoppingCondition,
+)
+from sagemaker.core.workflow.conditions import (
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+)
 from sagemaker.core.workflow.execution_variables import ExecutionVariables
-from sagemaker.core.workflow.functions import Join
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
 from sagemaker.core.workflow.pipeline_context import PipelineSession
+from sagemaker.core.workflow.properties import PropertyFile
 from sagemaker.mlops.workflow import (
     CacheConfig,
+    ConditionStep,
+    FailStep,
+    ModelStep,
     Pipeline,
+    ProcessingStep,
     SageMakerJobExceptionTypeEnum,
     SageMakerJobStepRetryPolicy,
     StepExceptionTypeEnum,
     StepRetryPolicy,
+    TrainingStep,
 )
+from sagemaker.serve.model_builder import ModelBuilder
+from sagemaker.train.model_trainer import ModelTrainer
 
+from constructs_lib import placeholders
+from pipelines import _offline as shared
 from pipelines._offline import sdk_session
 
 PROCESSING = "/opt/ml/processing"
@@ -60,6 +93,8 @@ SDK_CONFIG = {
     "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
 }
 _JSON = "application/json"
+MAX_RUNTIME_SECONDS = 3600
+_Step = TypeVar("_Step")
 
 
 class OfflinePipeline(Pipeline):  # type: ignore[misc]  # the SDK is untyped
@@ -149,3 +184,347 @@ def execution_output(prefix: str, step: str, name: str, local_path: str) -> Proc
 def json_source(directory: Any, file_name: str) -> MetricsSource:
     """A JSON file in the S3 ``directory`` a step property resolves to."""
     return MetricsSource(s3_uri=Join(on="/", values=[directory, file_name]), content_type=_JSON)
+
+
+class ScikitLearnPipeline:
+    """Preprocess -> Train -> Evaluate, DataQualityBaseline -> QualityGate -> RegisterModel.
+
+    Holds what every step shares (session, parameters, images, S3 prefix, caching and
+    retries) and builds the steps in the order they run. What differs between packages
+    is given: ``settings`` (the package's ``pipeline`` module: data prefix, container
+    version, hyperparameters, job arguments, gated metric), the gate's threshold
+    parameter and direction, and the metric definitions of the training job.
+
+    Step code is referenced by ``placeholders.step_source`` URIs, so the SDK uploads
+    nothing: processing scripts run by their own path (``python3 <code dir>/<script>``);
+    training uses the scikit-learn container's script mode (``sagemaker_program`` /
+    ``sagemaker_submit_directory``) rather than ``ModelTrainer``'s ``source_code``, which
+    uploads the SDK's driver scripts; and ``ModelBuilder.register`` gets
+    ``dependencies={}``, which otherwise triggers a code upload.
+
+    How step code gets to each job (names are ``placeholders.step_source`` names)::
+
+        preprocess, evaluate   a folder (the script and step_common.py), a processing input at
+                               /opt/ml/processing/input/code, run as
+                               python3 /opt/ml/processing/input/code/<name>.py
+        train                  train_sourcedir.tar.gz (train.py, inference.py, step_common.py,
+                               step_serving.py): the training toolkit's sagemaker_submit_directory
+        (serving)              inference.py and step_serving.py inside model.tar.gz (code/),
+                               which the registered package's SAGEMAKER_SUBMIT_DIRECTORY points at
+
+    ``step_common.py`` and ``step_serving.py`` come from ``pipelines/_steps`` (see
+    ``_offline.step_sources``).
+
+    S3 layout (``<bucket>`` is the artifact bucket)::
+
+        s3://<bucket>/<DATA_PREFIX>                     InputDataUri default;
+                                                        every *.csv under it is read
+        s3://<bucket>/pipelines/<pipeline name>/
+            <execution id>/Preprocess/{train,validation,test,baseline}/
+            <execution id>/Evaluate/evaluation/evaluation.json
+                              -> ModelMetrics.ModelQuality.Statistics
+            <execution id>/DataQualityBaseline/baseline/{statistics,constraints}.json
+                              -> ModelMetrics.ModelDataQuality, DriftCheckBaselines.ModelDataQuality
+            training/<training job name>/output/model.tar.gz
+                              -> model.joblib, code/; the package's ModelDataUrl
+    """
+
+    def __init__(
+        self,
+        settings: ModuleType,
+        *,
+        pipeline_name: str,
+        region: str,
+        role_arn: str,
+        bucket: str,
+        kms_key_arn: str,
+        processing_instance_type: str,
+        training_instance_type: str,
+        threshold: ParameterFloat,
+        higher_is_better: bool,
+        metric_definitions: list[MetricDefinition],
+    ) -> None:
+        self.settings = settings
+        self.pipeline_name = pipeline_name
+        self.region = region
+        self.role_arn = role_arn
+        self.kms_key_arn = kms_key_arn
+        self.threshold = threshold
+        self.higher_is_better = higher_is_better
+        self.metric_definitions = metric_definitions
+        self.prefix = f"s3://{bucket}/pipelines/{pipeline_name}"
+        self.session = offline_session(region, bucket)
+        self.sklearn_image, self.serving_image = (
+            image_uris.retrieve(
+                framework="sklearn",
+                region=region,
+                version=settings.SKLEARN_FRAMEWORK_VERSION,
+                py_version="py3",
+                instance_type=shared.DEFAULT_INSTANCE_TYPE,
+                image_scope=scope,
+            )
+            for scope in ("training", "inference")
+        )
+        self.analyzer_image = image_uris.retrieve(framework="model-monitor", region=region)
+
+        self.input_data_uri = ParameterString(
+            shared.INPUT_DATA_URI, default_value=f"s3://{bucket}/{settings.DATA_PREFIX}"
+        )
+        self.processing_instance_type = ParameterString(
+            shared.PROCESSING_INSTANCE_TYPE, default_value=processing_instance_type
+        )
+        self.training_instance_type = ParameterString(
+            shared.TRAINING_INSTANCE_TYPE, default_value=training_instance_type
+        )
+        self.approval_status = ParameterString(
+            shared.MODEL_APPROVAL_STATUS, default_value=shared.DEFAULT_APPROVAL_STATUS
+        )
+        self.cache = cache_config(shared.CACHE_EXPIRE_AFTER)
+        self.step_retry = step_retry_policy()
+        self.job_retry = job_retry_policy()
+
+    # -- the pipeline ------------------------------------------------------------------
+
+    def pipeline(self, model_package_group_name: str) -> Pipeline:
+        preprocess = self.preprocess_step()
+        train = self.train_step(preprocess)
+        evaluation_report = PropertyFile(
+            name="EvaluationReport", output_name="evaluation", path=shared.EVALUATION_REPORT
+        )
+        evaluate = self.evaluate_step(preprocess, train, evaluation_report)
+        baseline = self.baseline_step(preprocess)
+        register = self.register_step(model_package_group_name, train, evaluate, baseline)
+        gate = self.quality_gate(evaluate, evaluation_report, register, baseline)
+        return OfflinePipeline(
+            name=self.pipeline_name,
+            parameters=[
+                self.input_data_uri,
+                self.processing_instance_type,
+                self.training_instance_type,
+                self.threshold,
+                self.approval_status,
+            ],
+            steps=[preprocess, train, evaluate, baseline, gate],
+            sagemaker_session=self.session,
+            # No per-execution Experiments trial (extra IAM, region-dependent default).
+            pipeline_experiment_config=None,
+        )
+
+    def quality_gate(
+        self,
+        evaluate: ProcessingStep,
+        report: PropertyFile,
+        register: ModelStep,
+        baseline: ProcessingStep,
+    ) -> ConditionStep:
+        """Register when the gated metric is at least (higher is better) or at most the
+        threshold; otherwise fail, saying both."""
+        metric = JsonGet(
+            step_name=evaluate.name,
+            property_file=report,
+            json_path=self.settings.QUALITY_METRIC_PATH,
+        )
+        if self.higher_is_better:
+            condition: Any = ConditionGreaterThanOrEqualTo(left=metric, right=self.threshold)
+        else:
+            condition = ConditionLessThanOrEqualTo(left=metric, right=self.threshold)
+        failed = FailStep(
+            name=shared.QUALITY_FAILED,
+            error_message=Join(
+                on=" ",
+                values=[
+                    f"Model quality too low: {self.settings.QUALITY_METRIC_PATH} =",
+                    metric,
+                    f"is {'below' if self.higher_is_better else 'above'} {self.threshold.name} =",
+                    self.threshold,
+                ],
+            ),
+        )
+        return ConditionStep(
+            name=shared.QUALITY_GATE,
+            conditions=[condition],
+            if_steps=[register],
+            else_steps=[failed],
+            # Registration reads the baseline's outputs: decide once both are there.
+            depends_on=[baseline],
+        )
+
+    # -- steps -------------------------------------------------------------------------
+
+    def preprocess_step(self) -> ProcessingStep:
+        step_args = self.script_processor("preprocess").run(
+            inputs=[
+                self.code_input("preprocess"),
+                processing_input("data", self.input_data_uri, f"{PROCESSING}/input/data"),
+            ],
+            outputs=[
+                self.output(shared.PREPROCESS, name, f"{PROCESSING}/output/{name}")
+                for name in ("train", "validation", "test", "baseline")
+            ],
+            arguments=list(self.settings.PREPROCESS_ARGUMENTS),
+        )
+        return self.job_step(ProcessingStep, shared.PREPROCESS, step_args)
+
+    def train_step(self, preprocess: ProcessingStep) -> TrainingStep:
+        hyperparameters = {
+            **self.settings.TRAIN_HYPERPARAMETERS,
+            # Script mode of the scikit-learn container's training toolkit.
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": placeholders.step_source("train"),
+            "sagemaker_region": self.region,
+            "sagemaker_container_log_level": logging.INFO,
+        }
+        trainer = ModelTrainer(
+            sagemaker_session=self.session,
+            role=self.role_arn,
+            base_job_name=shared.TRAIN.lower(),
+            training_image=self.sklearn_image,
+            compute=Compute(
+                instance_type=self.training_instance_type,
+                instance_count=1,
+                volume_size_in_gb=30,
+                volume_kms_key_id=self.kms_key_arn,
+            ),
+            stopping_condition=StoppingCondition(max_runtime_in_seconds=MAX_RUNTIME_SECONDS),
+            output_data_config=OutputDataConfig(
+                s3_output_path=f"{self.prefix}/training", kms_key_id=self.kms_key_arn
+            ),
+            hyperparameters=hyperparameters,
+        ).with_metric_definitions(self.metric_definitions)
+        outputs = preprocess.properties.ProcessingOutputConfig.Outputs
+        step_args = trainer.train(
+            input_data_config=[
+                InputData(
+                    channel_name=channel,
+                    data_source=outputs[channel].S3Output.S3Uri,
+                    content_type="text/csv",
+                )
+                for channel in ("train", "validation")
+            ]
+        )
+        return self.job_step(TrainingStep, shared.TRAIN, step_args)
+
+    def evaluate_step(
+        self, preprocess: ProcessingStep, train: TrainingStep, report: PropertyFile
+    ) -> ProcessingStep:
+        splits = preprocess.properties.ProcessingOutputConfig.Outputs
+        step_args = self.script_processor("evaluate").run(
+            inputs=[
+                self.code_input("evaluate"),
+                processing_input(
+                    "model",
+                    train.properties.ModelArtifacts.S3ModelArtifacts,
+                    f"{PROCESSING}/input/model",
+                ),
+                processing_input("test", splits["test"].S3Output.S3Uri, f"{PROCESSING}/input/test"),
+            ],
+            outputs=[self.output(shared.EVALUATE, "evaluation", f"{PROCESSING}/output/evaluation")],
+            arguments=list(self.settings.EVALUATE_ARGUMENTS),
+        )
+        return self.job_step(ProcessingStep, shared.EVALUATE, step_args, property_files=[report])
+
+    def baseline_step(self, preprocess: ProcessingStep) -> ProcessingStep:
+        analyzer = Processor(
+            role=self.role_arn,
+            image_uri=self.analyzer_image,
+            instance_count=1,
+            instance_type=self.processing_instance_type,
+            volume_kms_key=self.kms_key_arn,
+            output_kms_key=self.kms_key_arn,
+            max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
+            env=dict(ANALYZER_ENVIRONMENT),
+            sagemaker_session=self.session,
+        )
+        dataset = preprocess.properties.ProcessingOutputConfig.Outputs["baseline"]
+        step_args = analyzer.run(
+            inputs=[
+                processing_input("baseline_dataset_input", dataset.S3Output.S3Uri, ANALYZER_INPUT)
+            ],
+            outputs=[self.output(shared.DATA_QUALITY_BASELINE, "baseline", ANALYZER_OUTPUT)],
+        )
+        return self.job_step(ProcessingStep, shared.DATA_QUALITY_BASELINE, step_args)
+
+    def register_step(
+        self,
+        group_name: str,
+        train: TrainingStep,
+        evaluate: ProcessingStep,
+        baseline: ProcessingStep,
+    ) -> ModelStep:
+        baseline_dir = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
+        evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs[
+            "evaluation"
+        ].S3Output.S3Uri
+        statistics = json_source(baseline_dir, "statistics.json")
+        constraints = json_source(baseline_dir, "constraints.json")
+        builder = ModelBuilder(
+            sagemaker_session=self.session,
+            role_arn=self.role_arn,
+            image_uri=self.serving_image,
+            s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
+            # inference.py travels inside model.tar.gz (train.py puts it there).
+            env_vars={
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": shared.SERVING_CODE_DIR,
+                "SAGEMAKER_REGION": self.region,
+                "SAGEMAKER_CONTAINER_LOG_LEVEL": str(logging.INFO),
+            },
+            instance_type=shared.INFERENCE_INSTANCE_TYPES[0],
+            dependencies={},
+        )
+        step_args = builder.register(
+            model_package_group_name=group_name,
+            content_types=list(shared.CONTENT_TYPES),
+            response_types=list(shared.RESPONSE_TYPES),
+            inference_instances=list(shared.INFERENCE_INSTANCE_TYPES),
+            transform_instances=list(shared.TRANSFORM_INSTANCE_TYPES),
+            approval_status=self.approval_status,
+            model_metrics=ModelMetrics(
+                model_statistics=json_source(evaluation_dir, shared.EVALUATION_REPORT),
+                model_data_statistics=statistics,
+                model_data_constraints=constraints,
+            ),
+            drift_check_baselines=DriftCheckBaselines(
+                model_data_statistics=statistics, model_data_constraints=constraints
+            ),
+        )
+        return ModelStep(
+            name=shared.REGISTER_MODEL, step_args=step_args, retry_policies=[self.step_retry]
+        )
+
+    # -- shared pieces -----------------------------------------------------------------
+
+    def job_step(
+        self, kind: Callable[..., _Step], name: str, step_args: Any, **extra: Any
+    ) -> _Step:
+        """A processing or training step with this pipeline's caching and retries."""
+        return kind(
+            name=name,
+            step_args=step_args,
+            cache_config=self.cache,
+            retry_policies=[self.step_retry, self.job_retry],
+            **extra,
+        )
+
+    def script_processor(self, source: str) -> Processor:
+        """A scikit-learn container job that runs step source ``source``'s script from
+        its ``code`` input (``code_input(source)``) by its natural path."""
+        return Processor(
+            role=self.role_arn,
+            image_uri=self.sklearn_image,
+            instance_count=1,
+            instance_type=self.processing_instance_type,
+            entrypoint=["python3", f"{CODE_DIR}/{shared.SCRIPT_SOURCES[source]}"],
+            volume_kms_key=self.kms_key_arn,
+            output_kms_key=self.kms_key_arn,
+            max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
+            sagemaker_session=self.session,
+        )
+
+    def code_input(self, source: str) -> ProcessingInput:
+        """The step source (a folder: the script and step_common.py) at ``CODE_DIR``."""
+        return processing_input("code", placeholders.step_source(source), CODE_DIR)
+
+    def output(self, step: str, name: str, local_path: str) -> ProcessingOutput:
+        """An output under this execution's own prefix (executions never overwrite)."""
+        return execution_output(self.prefix, step, name, local_path)

@@ -15,29 +15,10 @@ Steps (names are the module constants below)::
 
 Lower is better: the gate passes a model whose test rmse is at most ``MaxRmse``.
 
-How step code gets to each job (names are ``placeholders.step_source`` names)::
-
-    preprocess, evaluate   the script, a processing input at /opt/ml/processing/input/code,
-                           run as python3 /opt/ml/processing/input/code/<name>.py
-    train                  train_sourcedir.tar.gz (train.py, inference.py): the training
-                           toolkit's sagemaker_submit_directory
-    (serving)              inference.py inside model.tar.gz (code/), which the registered
-                           package's SAGEMAKER_SUBMIT_DIRECTORY points at
-
-S3 layout (``<bucket>`` is the artifact bucket)::
-
-    s3://<bucket>/datasets/diabetes-regressor/      InputDataUri default (DATA_PREFIX);
-                                                    every *.csv under it is read
-                                                    (``python -m pipelines.diabetes_regressor.dataset``
-                                                    writes the bundled data as one)
-    s3://<bucket>/pipelines/<pipeline name>/
-        <execution id>/Preprocess/{train,validation,test,baseline}/
-        <execution id>/Evaluate/evaluation/evaluation.json
-                          -> ModelMetrics.ModelQuality.Statistics
-        <execution id>/DataQualityBaseline/baseline/{statistics,constraints}.json
-                          -> ModelMetrics.ModelDataQuality, DriftCheckBaselines.ModelDataQuality
-        training/<training job name>/output/model.tar.gz
-                          -> model.joblib + code/inference.py; the package's ModelDataUrl
+The training data: every ``*.csv`` under ``s3://<artifact bucket>/DATA_PREFIX``
+(the InputDataUri default; ``python -m pipelines.diabetes_regressor.dataset`` writes the
+bundled data as one). How step code reaches each job and where the executions write:
+``pipelines._sdk.ScikitLearnPipeline``.
 
 Importing this module does not import the SageMaker SDK (a multi-second import);
 ``build_pipeline`` does, after preparing the environment for it.
@@ -45,12 +26,17 @@ Importing this module does not import the SageMaker SDK (a multi-second import);
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from constructs_lib import placeholders
-from pipelines._offline import prepare_sdk_environment, sdk_session, write_archive
+from pipelines._offline import (
+    DEFAULT_INSTANCE_TYPE,
+    argument_checks,
+    build_offline,
+    unknown_arguments,
+)
+from pipelines._offline import step_sources as _step_sources
 
 if TYPE_CHECKING:
     from sagemaker.mlops.workflow import Pipeline
@@ -58,21 +44,8 @@ if TYPE_CHECKING:
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
 """Where the step scripts live (each also runs locally; see their docstrings)."""
 
-# Step names.
-PREPROCESS = "Preprocess"
-TRAIN = "Train"
-EVALUATE = "Evaluate"
-DATA_QUALITY_BASELINE = "DataQualityBaseline"
-QUALITY_GATE = "QualityGate"
-REGISTER_MODEL = "RegisterModel"
-QUALITY_FAILED = "ModelQualityTooLow"
-
-# Pipeline parameter names.
-INPUT_DATA_URI = "InputDataUri"
-PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
-TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
 MAX_RMSE = "MaxRmse"
-MODEL_APPROVAL_STATUS = "ModelApprovalStatus"
+"""The pipeline parameter the quality gate compares the test rmse with."""
 
 DATA_PREFIX = "datasets/diabetes-regressor/"
 """Key prefix in the artifact bucket that InputDataUri points at by default."""
@@ -110,43 +83,19 @@ PREPROCESS_ARGUMENTS = ("--target-column", TARGET_COLUMN, "--random-state", str(
 EVALUATE_ARGUMENTS = ("--target-column", TARGET_COLUMN, "--random-state", str(RANDOM_SEED))
 """Container arguments of the Evaluate job (steps/evaluate.py options)."""
 
-EVALUATION_REPORT = "evaluation.json"
 QUALITY_METRIC_PATH = "regression_metrics.rmse.value"
 """JSON path of the gated metric (lower is better) in the report steps/evaluate.py writes."""
 VALIDATION_METRICS = ("rmse", "mae", "r2")
 """What train.py prints as ``validation:<name>=<value>;`` (the job's metric definitions)."""
 
-SERVING_CODE_DIR = "/opt/ml/model/code"
-"""Where the serving container finds inference.py: inside the model archive."""
-
-DEFAULT_INSTANCE_TYPE = "ml.m5.large"
 DEFAULT_MAX_RMSE = 70.0
 """Default of MaxRmse. The target spans 25-346 with a standard deviation of 77 (what
 always predicting the mean scores); the reference model scores about 58 on the test split."""
-DEFAULT_APPROVAL_STATUS = "PendingManualApproval"
-CACHE_EXPIRE_AFTER = "P30D"
-CONTENT_TYPES = ("text/csv", "application/json")
-RESPONSE_TYPES = ("application/json",)
-INFERENCE_INSTANCE_TYPES = ("ml.m5.large", "ml.m5.xlarge", "ml.c5.large", "ml.c5.xlarge")
-TRANSFORM_INSTANCE_TYPES = ("ml.m5.large", "ml.m5.xlarge")
-
-# Step code. Scripts run by processing jobs are staged as they are, under their own
-# names (the jobs run /opt/ml/processing/input/code/<script>) ...
-SCRIPT_SOURCES = {"preprocess": "preprocess.py", "evaluate": "evaluate.py"}
-"""Step-source name -> the script a processing job runs."""
-# ... while the training toolkit wants script-mode code as one tar.gz (it also carries
-# inference.py, which train.py copies into the model archive).
-_ARCHIVE_SOURCES = {"train": ("train_sourcedir.tar.gz", ("inference.py", "train.py"))}
+_MAX_RMSE_LIMIT = 1000.0
+"""Above the target's whole range (25-346): a larger MaxRmse would gate nothing."""
 
 PARAMETERS = ("processing_instance_type", "training_instance_type", "max_rmse")
 """The keyword arguments of ``build_pipeline`` a model's settings may give."""
-
-_PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
-_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-_MAX_RMSE_LIMIT = 1000.0
-"""Above the target's whole range (25-346): a larger MaxRmse would gate nothing."""
 
 
 def build_pipeline(
@@ -173,54 +122,29 @@ def build_pipeline(
     may override them). Nothing is uploaded and no AWS API is called. Raises
     ConfigurationError naming every invalid or unknown argument.
     """
-    from constructs_lib._validate import Checks
-
-    check = Checks("build_pipeline")
-    check.text("pipeline_name", pipeline_name, _PIPELINE_NAME, "1-256 letters, digits or '-'")
-    check.text(
-        "model_package_group_name",
-        model_package_group_name,
-        _GROUP_NAME,
-        "1-63 letters, digits or '-'",
-    )
-    check.text("region", region, _REGION, "an AWS region name such as eu-west-1")
-    for prop, value in (
-        ("processing_instance_type", processing_instance_type),
-        ("training_instance_type", training_instance_type),
-    ):
-        check.text(prop, value, _INSTANCE_TYPE, "ml.<family>.<size>")
-    for prop, value in (("role_arn", role_arn), ("bucket", bucket), ("kms_key_arn", kms_key_arn)):
-        check.text(prop, value)
+    arguments = {
+        "pipeline_name": pipeline_name,
+        "model_package_group_name": model_package_group_name,
+        "region": region,
+        "role_arn": role_arn,
+        "bucket": bucket,
+        "kms_key_arn": kms_key_arn,
+        "processing_instance_type": processing_instance_type,
+        "training_instance_type": training_instance_type,
+    }
+    check = argument_checks(**arguments)
     check.number("max_rmse", max_rmse, 0, _MAX_RMSE_LIMIT, low_open=True)
-    for name, value in sorted(unknown.items()):
-        check.fail(name, value, f"no such parameter; known: {', '.join(PARAMETERS)}")
+    unknown_arguments(check, unknown, PARAMETERS)
     check.done()
-
-    prepare_sdk_environment(region)
-    with sdk_session():
-        from pipelines.diabetes_regressor import _definition
-
-        return _definition.build(
-            pipeline_name=pipeline_name,
-            model_package_group_name=model_package_group_name,
-            region=region,
-            role_arn=role_arn,
-            bucket=bucket,
-            kms_key_arn=kms_key_arn,
-            processing_instance_type=processing_instance_type,
-            training_instance_type=training_instance_type,
-            max_rmse=float(max_rmse),
-        )
+    pipeline: Pipeline = build_offline(
+        "pipelines.diabetes_regressor._definition", **arguments, max_rmse=float(max_rmse)
+    )
+    return pipeline
 
 
 def step_sources(build_dir: Path) -> dict[str, Path]:
-    """Step-code placeholder name -> local file, for every ``step_source`` the pipeline uses.
-
-    Scripts are returned where they are; source archives are written into ``build_dir``
-    (created if needed), reproducibly (``_offline.write_archive``).
-    """
-    sources = {name: STEPS_DIR / script for name, script in SCRIPT_SOURCES.items()}
-    build_dir.mkdir(parents=True, exist_ok=True)
-    for name, (archive, files) in _ARCHIVE_SOURCES.items():
-        sources[name] = write_archive(build_dir / archive, [STEPS_DIR / f for f in files])
-    return dict(sorted(sources.items()))
+    """Step-code placeholder name -> local file or folder, for every ``step_source`` the
+    pipeline uses, written into ``build_dir`` (created if needed) reproducibly: the same
+    bytes for the same code, and files already right are not rewritten
+    (``_offline.step_sources``)."""
+    return _step_sources(build_dir, STEPS_DIR)

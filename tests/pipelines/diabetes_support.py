@@ -2,8 +2,8 @@
 one built definition per test process.
 
 ``run_locally`` writes scikit-learn's bundled diabetes data to a CSV and runs preprocess
--> train -> evaluate, each as ``__main__`` by its file path outside this process (see
-``run_steps``), with the container paths swapped for local ones: the same scripts,
+-> train -> evaluate from the staged step code, as their containers do (see
+``staged_run``), with the container paths swapped for local ones: the same scripts,
 arguments and hyperparameters the pipeline definition gives the jobs. The data-quality baseline is computed by the
 Model Monitor analyzer image, not a script; its input (the baseline dataset) is
 produced by preprocess.
@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,6 +27,8 @@ import pytest
 
 from pipelines.diabetes_regressor import dataset
 from pipelines.diabetes_regressor import pipeline as diabetes
+
+from . import staged_run
 
 NAME = "diabetes-regressor"
 GROUP = "diabetes-regressor-models"
@@ -58,104 +58,17 @@ class DiabetesRun:
         return self.splits_dir / name / f"{name}.csv"
 
 
-# Runs each planned step as its own __main__, by file path, in one fresh interpreter in
-# isolated mode (-I: neither the working folder nor PYTHONPATH is on sys.path), so a
-# script that imports anything but the container's libraries fails as it would there.
-_DRIVER = """
-import contextlib, json, os, pathlib, runpy, sys, tarfile
-for step in json.loads(sys.argv[1]):
-    if step["pack"]:  # what the training job does with SM_MODEL_DIR
-        model_dir, archive = map(pathlib.Path, step["pack"])
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive, "w:gz") as tar:
-            for path in sorted(model_dir.rglob("*")):
-                tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
-    os.environ.update(step["env"])
-    sys.argv = [step["script"], *step["args"]]
-    with open(step["stdout"], "w") as out, contextlib.redirect_stdout(out):
-        try:
-            runpy.run_path(step["script"], run_name="__main__")
-        except SystemExit as done:
-            if done.code not in (None, 0):
-                sys.exit(f"{os.path.basename(step['script'])} exited {done.code}")
-"""
-
-
-Step = tuple[str, list[str | Path], dict[str, str], tuple[Path, Path] | None]
-"""(script, arguments, extra environment, (model dir, model.tar.gz) to pack first or None)."""
-
-
-def run_steps(root: Path, *steps: Step) -> list[str]:
-    """Run ``steps/<script> <args>`` one after the other as the jobs would (packing a
-    model directory first where asked, as ``local_run.pack_model`` does); return each
-    one's stdout, fail with stderr."""
-    plan = [
-        {
-            "script": str(diabetes.STEPS_DIR / script),
-            "args": [str(a) for a in args],
-            "env": env,
-            "pack": [str(p) for p in pack] if pack else None,
-            "stdout": str(root / f"{script}.stdout"),
-        }
-        for script, args, env, pack in steps
-    ]
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", _DRIVER, json.dumps(plan)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"the step scripts failed:\n{result.stderr}")
-    return [Path(step["stdout"]).read_text() for step in plan]
-
-
 def run_locally(root: Path) -> DiabetesRun:
     """Write the dataset, then run preprocess -> train -> evaluate."""
     raw_csv = dataset.write_dataset(root / "input" / "diabetes.csv")
-    splits, model_dir, evaluation = root / "splits", root / "model", root / "evaluation"
-    model_tar = root / "training_output" / "model.tar.gz"
-    # As the training toolkit passes them: one "--name value" pair per hyperparameter.
-    hyperparameters: list[str | Path] = [
-        token for k, v in diabetes.TRAIN_HYPERPARAMETERS.items() for token in (f"--{k}", str(v))
-    ]
-    _, train_log, _ = run_steps(
-        root,
-        (
-            "preprocess.py",
-            [*diabetes.PREPROCESS_ARGUMENTS, "--input-dir", raw_csv.parent, "--output-dir", splits],
-            {},
-            None,
-        ),
-        (
-            "train.py",
-            hyperparameters,
-            {
-                "SM_CHANNEL_TRAIN": str(splits / "train"),
-                "SM_CHANNEL_VALIDATION": str(splits / "validation"),
-                "SM_MODEL_DIR": str(model_dir),
-            },
-            None,
-        ),
-        (
-            "evaluate.py",
-            [
-                *diabetes.EVALUATE_ARGUMENTS,
-                *("--model-dir", model_tar.parent, "--test-dir", splits / "test"),
-                *("--output-dir", evaluation),
-            ],
-            {},
-            (model_dir, model_tar),
-        ),
-    )
+    run = staged_run.run_package(diabetes, root, raw_csv.parent)
     return DiabetesRun(
         raw_csv=raw_csv,
-        splits_dir=splits,
-        model_dir=model_dir,
-        model_tar=model_tar,
-        train_log=train_log,
-        evaluation_json=evaluation / diabetes.EVALUATION_REPORT,
+        splits_dir=run.splits_dir,
+        model_dir=run.model_dir,
+        model_tar=run.model_tar,
+        train_log=run.train_log,
+        evaluation_json=run.evaluation_json,
     )
 
 

@@ -1,27 +1,21 @@
 """A local run of the tabular classifier's step scripts, as the SageMaker jobs run them.
 
 ``run_locally`` writes scikit-learn's bundled breast-cancer dataset to a CSV and runs
-preprocess -> train -> evaluate, each in a fresh interpreter (``sys.executable``), with
-the container paths swapped for local ones: the same scripts, arguments and
-hyperparameters the pipeline definition gives the jobs. The data-quality baseline is
+preprocess -> train -> evaluate from the staged step code, as their containers do (see
+``staged_run``), with the container paths swapped for local ones: the same scripts,
+arguments and hyperparameters the pipeline definition gives the jobs. The data-quality baseline is
 computed by the Model Monitor analyzer image, not a script, so it has no local
 counterpart; its input (the baseline dataset) is produced by preprocess.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from pipelines.tabular_classifier import pipeline as tabular
 
-STEPS = tabular.STEPS_DIR
+from . import staged_run
 
 
 @dataclass(frozen=True)
@@ -47,80 +41,20 @@ class LocalPipelineRun:
         return self.splits_dir / name / f"{name}.csv"
 
 
-def run_step(script: str, *args: str | Path, env: dict[str, str] | None = None) -> str:
-    """Run ``steps/<script>`` in a fresh interpreter; return stdout, fail with stderr."""
-    result = subprocess.run(
-        [sys.executable, str(STEPS / script), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"{script} exited {result.returncode}:\n{result.stderr}")
-    return result.stdout
-
-
-def pack_model(model_dir: Path, archive: Path) -> Path:
-    """tar.gz the contents of ``model_dir`` at the archive root, as training jobs do."""
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(model_dir.rglob("*")):
-            tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
-    return archive
-
-
 def run_locally(root: Path) -> LocalPipelineRun:
-    """Write the dataset, then preprocess -> train -> evaluate, each in its own interpreter."""
+    """Write the dataset, then run preprocess -> train -> evaluate."""
     from sklearn.datasets import load_breast_cancer
 
     raw_csv = root / "input" / "breast_cancer.csv"
     raw_csv.parent.mkdir()
     load_breast_cancer(as_frame=True).frame.to_csv(raw_csv, index=False)
 
-    splits = root / "splits"
-    run_step(
-        "preprocess.py",
-        *tabular.PREPROCESS_ARGUMENTS,
-        "--input-dir",
-        raw_csv.parent,
-        "--output-dir",
-        splits,
-    )
-
-    model_dir = root / "model"
-    # As the training toolkit passes them: one "--name value" pair per hyperparameter.
-    hyperparameters = [
-        token for k, v in tabular.TRAIN_HYPERPARAMETERS.items() for token in (f"--{k}", str(v))
-    ]
-    run_step(
-        "train.py",
-        *hyperparameters,
-        env={
-            "SM_CHANNEL_TRAIN": str(splits / "train"),
-            "SM_CHANNEL_VALIDATION": str(splits / "validation"),
-            "SM_MODEL_DIR": str(model_dir),
-        },
-    )
-    model_tar = pack_model(model_dir, root / "training_output" / "model.tar.gz")
-
-    evaluation = root / "evaluation"
-    run_step(
-        "evaluate.py",
-        *tabular.EVALUATE_ARGUMENTS,
-        "--model-dir",
-        model_tar.parent,
-        "--test-dir",
-        splits / "test",
-        "--output-dir",
-        evaluation,
-    )
+    run = staged_run.run_package(tabular, root, raw_csv.parent)
     return LocalPipelineRun(
         raw_csv=raw_csv,
-        splits_dir=splits,
-        model_dir=model_dir,
-        model_tar=model_tar,
-        evaluation_json=evaluation / tabular.EVALUATION_REPORT,
-        baseline_dataset=splits / "baseline" / "baseline.csv",
+        splits_dir=run.splits_dir,
+        model_dir=run.model_dir,
+        model_tar=run.model_tar,
+        evaluation_json=run.evaluation_json,
+        baseline_dataset=run.splits_dir / "baseline" / "baseline.csv",
     )

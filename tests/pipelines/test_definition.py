@@ -22,6 +22,8 @@ import pytest
 
 from constructs_lib import placeholders
 from constructs_lib.errors import ConfigurationError
+from pipelines import _offline as shared
+from pipelines._offline import SHARED_STEPS_DIR
 from pipelines.tabular_classifier import pipeline as tabular
 from tests.support.definition_checks import check_api_shapes, check_schema, require_schema
 
@@ -31,7 +33,7 @@ NAME = "tabular-classifier"
 GROUP = "tabular-classifier-models"
 REGION = "eu-west-1"
 PREFIX = f"s3://{placeholders.BUCKET_NAME}/pipelines/{NAME}"
-JOB_STEPS = (tabular.PREPROCESS, tabular.TRAIN, tabular.EVALUATE, tabular.DATA_QUALITY_BASELINE)
+JOB_STEPS = (shared.PREPROCESS, shared.TRAIN, shared.EVALUATE, shared.DATA_QUALITY_BASELINE)
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def test_sdk_session_settings_last_only_while_building(monkeypatch, recwarn, pre
         ({"processing_instance_type": "m5.large"}, "processing_instance_type: got 'm5.large'"),
         ({"training_instance_type": ""}, "training_instance_type: got ''"),
         ({"model_quality_threshold": 1.5}, "model_quality_threshold: got 1.5"),
-        ({"model_quality_threshold": True}, "model_quality_threshold: got True"),
+        ({"model_quality_threshold": True}, "model_quality_threshold: got a bool True"),
     ],
 )
 def test_invalid_arguments_are_configuration_errors(kwargs, message):
@@ -244,10 +246,10 @@ def test_parameters_and_defaults(built: Built):
 
 
 def test_parameter_defaults_can_be_set(built: Built, monkeypatch: pytest.MonkeyPatch):
-    from pipelines.tabular_classifier import _definition
+    from pipelines._sdk import ScikitLearnPipeline
 
     # Stop after the parameters are made (the steps are what is slow to build).
-    monkeypatch.setattr(_definition._Builder, "pipeline", lambda builder, group: builder)
+    monkeypatch.setattr(ScikitLearnPipeline, "pipeline", lambda builder, group: builder)
     builder = tabular.build_pipeline(
         **COMMON,
         processing_instance_type="ml.c5.xlarge",
@@ -256,7 +258,7 @@ def test_parameter_defaults_can_be_set(built: Built, monkeypatch: pytest.MonkeyP
     )
     assert builder.processing_instance_type.default_value == "ml.c5.xlarge"
     assert builder.training_instance_type.default_value == "ml.m5.2xlarge"
-    assert builder.quality_threshold.default_value == 1.0
+    assert builder.threshold.default_value == 1.0
 
 
 def test_every_job_step_caches_and_retries(built: Built):
@@ -355,8 +357,8 @@ def test_model_package_records_metrics_and_baseline(built: Built):
     spec = args["InferenceSpecification"]
     assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]
-    assert spec["SupportedRealtimeInferenceInstanceTypes"] == list(tabular.INFERENCE_INSTANCE_TYPES)
-    assert spec["SupportedTransformInstanceTypes"] == list(tabular.TRANSFORM_INSTANCE_TYPES)
+    assert spec["SupportedRealtimeInferenceInstanceTypes"] == list(shared.INFERENCE_INSTANCE_TYPES)
+    assert spec["SupportedTransformInstanceTypes"] == list(shared.TRANSFORM_INSTANCE_TYPES)
     (container,) = spec["Containers"]
     assert container["ModelDataUrl"] == {"Get": "Steps.Train.ModelArtifacts.S3ModelArtifacts"}
     assert container["Environment"] == {
@@ -453,7 +455,12 @@ def test_step_code_locations(built: Built, local_pipeline_run: LocalPipelineRun,
     assert hyperparameters["sagemaker_submit_directory"] == placeholders.step_source("train")
     sources = tabular.step_sources(tmp_path)
     with tarfile.open(sources["train"]) as tar:
-        assert sorted(tar.getnames()) == ["inference.py", "train.py"]
+        assert sorted(tar.getnames()) == [
+            "inference.py",
+            "step_common.py",
+            "step_serving.py",
+            "train.py",
+        ]
 
     # Serving code: in the model archive, where the package's environment points.
     env = steps["RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0][
@@ -493,7 +500,7 @@ def test_processing_jobs_run_their_script_by_its_own_name(built: Built):
     for name, source in (("Preprocess", "preprocess"), ("Evaluate", "evaluate")):
         args = steps[name]["Arguments"]
         code = args["ProcessingInputs"][0]["S3Input"]
-        script = tabular.SCRIPT_SOURCES[source]
+        script = shared.SCRIPT_SOURCES[source]
         assert args["AppSpecification"]["ContainerEntrypoint"] == [
             "python3",
             f"{code['LocalPath']}/{script}",
@@ -523,25 +530,44 @@ def test_baseline_job_is_what_the_sdk_model_monitor_would_run(built: Built):
 # -- step sources -------------------------------------------------------------------------------
 
 
-def test_step_sources_are_files_and_reproducible_archives(tmp_path: Path):
+def test_step_sources_are_script_folders_and_a_reproducible_archive(tmp_path: Path):
     first = tabular.step_sources(tmp_path / "a")
     assert sorted(first) == ["evaluate", "preprocess", "train"]
-    assert first["preprocess"] == tabular.STEPS_DIR / "preprocess.py"
-    assert first["evaluate"] == tabular.STEPS_DIR / "evaluate.py"
+    for name in ("preprocess", "evaluate"):
+        folder = first[name]
+        assert folder == tmp_path / "a" / name
+        assert sorted(p.name for p in folder.iterdir()) == [f"{name}.py", "step_common.py"]
+        assert (folder / f"{name}.py").read_bytes() == (
+            tabular.STEPS_DIR / f"{name}.py"
+        ).read_bytes()
+        assert (folder / "step_common.py").read_bytes() == (
+            SHARED_STEPS_DIR / "step_common.py"
+        ).read_bytes()
     archive = first["train"]
     assert archive.parent == tmp_path / "a" and archive.name.endswith(".tar.gz")
 
-    mtime = archive.stat().st_mtime_ns
+    mtimes = [p.stat().st_mtime_ns for p in (archive, first["preprocess"] / "preprocess.py")]
+    (first["evaluate"] / "__pycache__").mkdir()  # left by a local run: removed
     time.sleep(0.01)
     second = tabular.step_sources(tmp_path / "a")
-    assert second == first and archive.stat().st_mtime_ns == mtime  # unchanged: not rewritten
+    assert second == first  # unchanged: not rewritten
+    assert [
+        p.stat().st_mtime_ns for p in (archive, first["preprocess"] / "preprocess.py")
+    ] == mtimes
+    assert not (first["evaluate"] / "__pycache__").exists()
     assert tabular.step_sources(tmp_path / "b")["train"].read_bytes() == archive.read_bytes()
 
     data = archive.read_bytes()
     assert data[4:8] == b"\x00\x00\x00\x00"  # gzip header mtime 0
+    homes = {"train.py": tabular.STEPS_DIR, "inference.py": tabular.STEPS_DIR}
     with tarfile.open(archive) as tar:
         members = tar.getmembers()
-        assert [m.name for m in members] == ["inference.py", "train.py"]
+        assert [m.name for m in members] == [
+            "inference.py",
+            "step_common.py",
+            "step_serving.py",
+            "train.py",
+        ]
         for member in members:
             assert (member.mtime, member.uid, member.gid, member.uname, member.gname) == (
                 0,
@@ -552,11 +578,12 @@ def test_step_sources_are_files_and_reproducible_archives(tmp_path: Path):
             )
             content = tar.extractfile(member)
             assert content is not None
-            assert content.read() == (tabular.STEPS_DIR / member.name).read_bytes()
+            home = homes.get(member.name, SHARED_STEPS_DIR)
+            assert content.read() == (home / member.name).read_bytes()
 
 
 def test_archive_bytes_change_only_with_content(tmp_path: Path):
-    from pipelines.tabular_classifier.pipeline import _write_archive
+    from pipelines._offline import write_archive as _write_archive
 
     source = tmp_path / "src"
     source.mkdir()

@@ -15,6 +15,7 @@ import pytest
 from constructs_lib import placeholders
 from constructs_lib.errors import ConfigurationError
 from pipelines import diabetes_regressor
+from pipelines._offline import CONTENT_TYPES
 from pipelines.diabetes_regressor import pipeline as diabetes
 from pipelines.diabetes_regressor.steps import evaluate, preprocess, train
 from tests.support.definition_checks import check_api_shapes, check_schema, require_schema
@@ -34,7 +35,7 @@ JOB_STEPS = ("Preprocess", "Train", "Evaluate", "DataQualityBaseline")
 def test_package_interface():
     assert diabetes_regressor.DATA_PREFIX == "datasets/diabetes-regressor/"
     content_type, body = diabetes_regressor.SAMPLE_REQUEST
-    assert content_type in diabetes.CONTENT_TYPES
+    assert content_type in CONTENT_TYPES
     assert body.endswith("\n") and len(body.split(",")) == len(diabetes.FEATURES)
 
 
@@ -142,7 +143,9 @@ def test_gate_registers_when_rmse_is_at_most_max_rmse(
     ]
 
 
-def test_processing_jobs_run_their_scripts_by_their_natural_path(diabetes_built: Built):
+def test_processing_jobs_run_their_scripts_by_their_natural_path(
+    diabetes_built: Built, tmp_path: Path
+):
     steps = steps_by_name(diabetes_built.definition)
     for name, source, arguments in (
         ("Preprocess", "preprocess", diabetes.PREPROCESS_ARGUMENTS),
@@ -159,6 +162,8 @@ def test_processing_jobs_run_their_scripts_by_their_natural_path(diabetes_built:
         ]
         assert args["AppSpecification"]["ContainerArguments"] == list(arguments)
         assert (diabetes.STEPS_DIR / f"{source}.py").is_file()
+        staged = diabetes.step_sources(tmp_path)[source]
+        assert sorted(p.name for p in staged.iterdir()) == [f"{source}.py", "step_common.py"]
     data = steps["Preprocess"]["Arguments"]["ProcessingInputs"][1]["S3Input"]
     assert data["S3Uri"] == {"Get": "Parameters.InputDataUri"}
     assert Path(data["LocalPath"]) == preprocess.parse_args([]).input_dir
@@ -184,7 +189,12 @@ def test_training_runs_train_py_in_script_mode(diabetes_built: Built, tmp_path: 
     sources = diabetes.step_sources(tmp_path)
     assert sorted(sources) == ["evaluate", "preprocess", "train"]
     with tarfile.open(sources["train"]) as tar:
-        assert sorted(tar.getnames()) == ["inference.py", "train.py"]
+        assert sorted(tar.getnames()) == [
+            "inference.py",
+            "step_common.py",
+            "step_serving.py",
+            "train.py",
+        ]
     used = set(placeholders.STEP_SOURCE_PATTERN.findall(diabetes_built.text))
     assert used == set(sources)
 

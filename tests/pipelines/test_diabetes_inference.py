@@ -5,7 +5,6 @@ serving container would (``model_fn`` once, then ``input_fn`` -> ``predict_fn`` 
 from __future__ import annotations
 
 import json
-import tarfile
 from typing import Any
 
 import pandas as pd
@@ -15,7 +14,7 @@ from pipelines import diabetes_regressor
 from pipelines.diabetes_regressor import pipeline as diabetes
 from pipelines.diabetes_regressor.steps import inference
 
-from . import diabetes_support
+from . import diabetes_support, staged_run
 from .diabetes_support import DiabetesRun
 
 pytestmark = pytest.mark.xdist_group("diabetes-regressor")
@@ -26,10 +25,9 @@ diabetes_run = diabetes_support.diabetes_run
 @pytest.fixture(scope="module")
 def model(diabetes_run: DiabetesRun, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The model as the container loads it: from the extracted model.tar.gz."""
-    model_dir = tmp_path_factory.mktemp("opt_ml_model")
-    with tarfile.open(diabetes_run.model_tar) as tar:
-        tar.extractall(model_dir, filter="data")
-    return inference.model_fn(str(model_dir))
+    return staged_run.served_model(
+        inference, diabetes_run.model_tar, tmp_path_factory.mktemp("opt_ml_model")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,12 +39,7 @@ def invoke(
     model: Any, body: str | bytes, content_type: str | None, accept: str | None = None
 ) -> tuple[int, Any]:
     """One request through the handler chain; returns (status, parsed JSON body)."""
-    response = inference.output_fn(
-        inference.predict_fn(inference.input_fn(body, content_type), model), accept
-    )
-    assert isinstance(response, inference.Response)
-    assert response.content_type == "application/json"
-    return response.status, json.loads(response.body)
+    return staged_run.invoke(inference, model, body, content_type, accept)
 
 
 def test_the_sample_request_is_answered_with_one_number(model, diabetes_run: DiabetesRun):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines._offline import SHARED_STEPS_DIR
 from pipelines.diabetes_regressor import pipeline as diabetes
 from pipelines.diabetes_regressor.steps import evaluate, preprocess, train
 
@@ -106,10 +107,19 @@ def test_model_archive_holds_the_model_and_its_serving_code(diabetes_run: Diabet
     import joblib
 
     with tarfile.open(diabetes_run.model_tar) as tar:
-        assert sorted(tar.getnames()) == ["code", "code/inference.py", "model.joblib"]
-        served = tar.extractfile("code/inference.py")
-        assert served is not None
-        assert served.read() == (diabetes.STEPS_DIR / "inference.py").read_bytes()
+        assert sorted(tar.getnames()) == [
+            "code",
+            "code/inference.py",
+            "code/step_serving.py",
+            "model.joblib",
+        ]
+        for name, source in (
+            ("inference.py", diabetes.STEPS_DIR / "inference.py"),
+            ("step_serving.py", SHARED_STEPS_DIR / "step_serving.py"),
+        ):
+            served = tar.extractfile(f"code/{name}")
+            assert served is not None
+            assert served.read() == source.read_bytes()
     model = joblib.load(diabetes_run.model_dir / train.MODEL_FILE)
     assert list(model.feature_names_in_) == list(diabetes.FEATURES)
 

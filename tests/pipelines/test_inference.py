@@ -7,7 +7,6 @@ and ``input_fn`` -> ``predict_fn`` -> ``output_fn`` per request; ``invoke`` does
 from __future__ import annotations
 
 import json
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,10 @@ from .local_run import LocalPipelineRun
 
 @pytest.fixture(scope="module")
 def model(local_pipeline_run: LocalPipelineRun, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    model_dir = tmp_path_factory.mktemp("opt_ml_model")
-    with tarfile.open(local_pipeline_run.model_tar) as tar:
-        tar.extractall(model_dir, filter="data")
-    return inference.model_fn(str(model_dir))
+    """The model as the container loads it: from the extracted model.tar.gz."""
+    return staged_run.served_model(
+        inference, local_pipeline_run.model_tar, tmp_path_factory.mktemp("opt_ml_model")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +35,7 @@ def invoke(
     model: Any, body: str | bytes, content_type: str | None, accept: str | None = "application/json"
 ) -> tuple[int, Any]:
     """One request through the handler chain; returns (status, parsed JSON body)."""
-    response = inference.output_fn(
-        inference.predict_fn(inference.input_fn(body, content_type), model), accept
-    )
-    assert isinstance(response, inference.Response)
-    assert response.content_type == "application/json"
-    return response.status, json.loads(response.body)
+    return staged_run.invoke(inference, model, body, content_type, accept)
 
 
 def features_csv(rows: pd.DataFrame) -> str:
@@ -132,3 +126,26 @@ def test_model_fn_reads_the_trained_model(local_pipeline_run: LocalPipelineRun, 
     shutil.copy(local_pipeline_run.model_dir / "model.joblib", tmp_path / "model.joblib")
     model = inference.model_fn(str(tmp_path))
     assert model.n_features_in_ == 30
+
+
+def test_the_model_archive_serves_itself_alone(local_pipeline_run: LocalPipelineRun):
+    """As the serving container imports it: inference.py from the archive's code/, with
+    only step_serving.py beside it (nothing from the repository importable)."""
+    from pipelines import tabular_classifier
+
+    from . import staged_run
+
+    serve = (
+        "import json, sys; model_dir, content_type, body = sys.argv[1:]; "
+        "sys.path.insert(0, model_dir + '/code'); import inference; "
+        "model = inference.model_fn(model_dir); "
+        "answer = inference.output_fn("
+        "inference.predict_fn(inference.input_fn(body, content_type), model), None); "
+        "print(answer.status, answer.body)"
+    )
+    content_type, body = tabular_classifier.SAMPLE_REQUEST
+    ran = staged_run.run_isolated(serve, str(local_pipeline_run.model_dir), content_type, body)
+    assert ran.returncode == 0, ran.stderr
+    status, answer = ran.stdout.split(" ", 1)
+    assert status == "200"
+    assert set(json.loads(answer)["predictions"][0]) == {"label", "probability"}

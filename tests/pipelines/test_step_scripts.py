@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines._offline import SHARED_STEPS_DIR
 from pipelines.tabular_classifier import pipeline as tabular
 from pipelines.tabular_classifier.steps import evaluate, preprocess, train
 
+from . import staged_run
 from .local_run import LocalPipelineRun
 
 SPLITS = ("train", "validation", "test")
@@ -115,22 +117,10 @@ def test_bad_input_exits_2_with_one_clear_line(case, tmp_path: Path, capsys):
 
 def test_bad_input_fails_the_job_with_the_reason_on_stderr(tmp_path: Path):
     """As the container runs it: a non-zero exit status and one line saying why."""
-    import subprocess
-    import sys
-
     (tmp_path / "in").mkdir()
     _valid_rows().drop(columns=["target"]).to_csv(tmp_path / "in" / "data.csv", index=False)
-    ran = subprocess.run(
-        [
-            sys.executable,
-            str(tabular.STEPS_DIR / "preprocess.py"),
-            "--input-dir",
-            str(tmp_path / "in"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    script = staged_run.stage(tabular, tmp_path)["preprocess.py"]
+    ran = staged_run.run_script(script, "--input-dir", str(tmp_path / "in"))
     assert ran.returncode == 2
     assert ran.stderr.strip().splitlines() == [
         "preprocess: target column 'target' not found; columns are ['a', 'b']"
@@ -176,7 +166,10 @@ def test_model_archive_holds_the_model_and_its_serving_code(local_pipeline_run: 
         served = tar.extractfile("code/inference.py")
         assert served is not None
         served_code = served.read()
-    assert names == ["code", "code/inference.py", "model.joblib"]
+        serving = tar.extractfile("code/step_serving.py")
+        assert serving is not None
+        assert serving.read() == (SHARED_STEPS_DIR / "step_serving.py").read_bytes()
+    assert names == ["code", "code/inference.py", "code/step_serving.py", "model.joblib"]
     assert served_code == (tabular.STEPS_DIR / "inference.py").read_bytes()
 
 

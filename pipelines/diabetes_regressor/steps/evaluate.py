@@ -18,61 +18,32 @@ data.
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
-REPORT_FILE = "evaluation.json"
-MODEL_ARCHIVE = "model.tar.gz"
-MODEL_FILE = "model.joblib"
+try:  # in the repository
+    from pipelines._steps import step_common as common
+except ModuleNotFoundError:  # in the job's container: staged beside this script
+    import step_common as common  # type: ignore[no-redef]
+
+REPORT_FILE = common.REPORT_FILE
 METRICS = ("mae", "mse", "rmse", "r2")
+load_model = common.load_model
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; defaults are the Processing container paths."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/input/model"))
-    parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/input/test"))
-    parser.add_argument(
-        "--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation")
-    )
-    parser.add_argument("--target-column", default="target")
-    parser.add_argument("--bootstrap-samples", type=int, default=200)
-    parser.add_argument("--random-state", type=int, default=42)
-    return parser.parse_args(argv)
-
-
-def load_model(model_dir: Path) -> Any:
-    """The estimator inside ``model_dir/model.tar.gz`` (read in memory, nothing extracted)."""
-    archive = model_dir / MODEL_ARCHIVE
-    if not archive.is_file():
-        raise SystemExit(f"evaluate: {archive} not found")
-    with tarfile.open(archive, "r:gz") as tar:
-        for info in tar.getmembers():
-            name = info.name[2:] if info.name.startswith("./") else info.name
-            if name == MODEL_FILE and info.isfile():
-                member = tar.extractfile(info)
-                if member is not None:
-                    return joblib.load(io.BytesIO(member.read()))
-    raise SystemExit(f"evaluate: {archive} has no {MODEL_FILE} at its root")
+    return common.evaluate_options(__doc__.splitlines()[0]).parse_args(argv)
 
 
 def read_test(test_dir: Path, target: str) -> tuple[pd.DataFrame, np.ndarray]:
     """Test features and target values."""
-    files = sorted(p for p in test_dir.rglob("*.csv") if p.is_file())
-    if not files:
-        raise SystemExit(f"evaluate: no .csv file found under {test_dir}")
-    data = pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
-    if target not in data.columns:
-        raise SystemExit(f"evaluate: target column {target!r} not in {test_dir}")
-    return data.drop(columns=[target]), data[target].to_numpy(dtype=float)
+    features, values = common.read_labelled(test_dir, target, "evaluate")
+    return features, values.to_numpy(dtype=float)
 
 
 def metric_samples(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
@@ -99,17 +70,9 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, samples: int, seed: int) ->
     if len(y_true) < 2 or np.ptp(y_true) == 0:
         raise SystemExit("evaluate: the test split needs at least 2 different target values")
     point = metric_samples(y_true[None, :], y_pred[None, :])
-
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(y_true), size=(samples, len(y_true)))
+    index = common.bootstrap_rows(len(y_true), samples, seed)
     boot = metric_samples(y_true[index], y_pred[index])
-
-    report: dict[str, Any] = {}
-    for name in METRICS:
-        valid = boot[name][np.isfinite(boot[name])]
-        std = float(np.std(valid, ddof=1)) if len(valid) > 1 else 0.0
-        report[name] = {"value": float(point[name][0]), "standard_deviation": std}
-    return {"regression_metrics": report}
+    return {"regression_metrics": common.metrics_report(point, boot, METRICS)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,11 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     features, y_true = read_test(args.test_dir, args.target_column)
     y_pred = np.asarray(model.predict(features), dtype=float)
     report = evaluate(y_true, y_pred, args.bootstrap_samples, args.random_state)
-
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False)
-    (args.output_dir / REPORT_FILE).write_text(text + "\n", encoding="utf-8")
-    print(text)
+    common.write_report(report, args.output_dir)
     return 0
 
 

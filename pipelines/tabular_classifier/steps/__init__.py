@@ -1,1 +1,2 @@
-"""Step scripts. Each runs stand-alone in its SageMaker container (none imports another)."""
+"""Step scripts. Each runs stand-alone in its SageMaker container, with the shared modules
+of ``pipelines._steps`` staged beside it (see ``pipelines._offline.step_sources``)."""
