@@ -10,6 +10,10 @@ Each package exports:
 - ``DATA_PREFIX``: the training data's key prefix in the build artifact bucket;
 - ``SAMPLE_REQUEST``: (content type, body) the served model must answer (smoke test).
 
-Step scripts live in ``steps/``; ``_offline`` and ``_sdk`` hold what the packages share.
+Step scripts live in ``steps/``. What the packages share: ``_offline`` (names, argument
+checks, step staging; no SDK), ``_sdk`` (the SDK pipeline every package builds,
+``ScikitLearnPipeline``) and ``_steps`` (modules staged beside the step scripts:
+``step_common``, ``step_serving``). A package gives its settings, gate, hyperparameters
+and model-specific step code.
 The CDK library never imports this package.
 """

@@ -1,7 +1,7 @@
 """What every pipeline package shares outside the SDK (importing this never imports it).
 
 * the names and defaults every package's pipeline uses (step and parameter names, the
-  registry's content types and instance types...), re-exported by each ``pipeline``;
+  registry's content types and instance types...);
 * ``argument_checks`` and ``build_offline``: ``build_pipeline``'s common arguments
   checked, and the package's definition built with them;
 * ``prepare_sdk_environment`` and ``sdk_session``: keep the SageMaker SDK from reaching
@@ -226,8 +226,8 @@ def write_archive(target: Path, files: list[Path]) -> Path:
 
 def _write_if_changed(target: Path, content: bytes) -> None:
     if not target.is_file() or target.read_bytes() != content:
-        # Write beside the folder, then rename: a concurrent reader (or writer) never
-        # sees half a file.
+        # Write outside the file's folder, then rename: a concurrent reader (or writer,
+        # or a staged folder's listing) never sees half a file.
         with tempfile.NamedTemporaryFile(dir=target.parent.parent, delete=False) as tmp:
             tmp.write(content)
         Path(tmp.name).replace(target)

@@ -6,9 +6,9 @@ of every pipeline package (see ``pipelines``): ``build_pipeline`` returns a Sage
 Python SDK v3 ``Pipeline`` whose ``.definition()`` is the same JSON text on every call,
 is built without network access, and carries only placeholders
 (`constructs_lib.placeholders`) where deploy-time values go; ``step_sources`` maps each
-step-code placeholder name to the local file the construct uploads.
+step-code placeholder name to the local file or folder the construct uploads.
 
-Steps (names are the module constants below)::
+Steps (names are constants of ``pipelines._offline``)::
 
     Preprocess ─┬─> Train ──> Evaluate ──┬─> QualityGate ─┬─ rmse <= MaxRmse ──> RegisterModel
                 └─> DataQualityBaseline ─┘                └─ otherwise ──> ModelQualityTooLow (Fail)

@@ -4,9 +4,9 @@
 is the same JSON text on every call, is built without network access, and carries only
 placeholders (`constructs_lib.placeholders`) where deploy-time values go: the role, the
 artifact bucket, the KMS key and the S3 URIs of step code. ``step_sources`` maps each
-step-code placeholder name to the local file the construct uploads as an asset.
+step-code placeholder name to the local file or folder the construct uploads.
 
-Steps (names are the module constants below)::
+Steps (names are constants of ``pipelines._offline``)::
 
     Preprocess ─┬─> Train ──> Evaluate ──┬─> QualityGate ─┬─ metric >= threshold ──> RegisterModel
                 └─> DataQualityBaseline ─┘                └─ otherwise ──> ModelQualityTooLow (Fail)

@@ -15,6 +15,7 @@ import pytest
 
 from pipelines.tabular_classifier.steps import inference
 
+from . import staged_run
 from .local_run import LocalPipelineRun
 
 
@@ -132,8 +133,6 @@ def test_the_model_archive_serves_itself_alone(local_pipeline_run: LocalPipeline
     """As the serving container imports it: inference.py from the archive's code/, with
     only step_serving.py beside it (nothing from the repository importable)."""
     from pipelines import tabular_classifier
-
-    from . import staged_run
 
     serve = (
         "import json, sys; model_dir, content_type, body = sys.argv[1:]; "
