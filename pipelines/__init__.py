@@ -7,7 +7,8 @@ Each package exports:
   an SDK ``Pipeline`` (``.definition()`` is its JSON); ``parameters`` come from the
   model's file, and a bad one raises ``ConfigurationError``;
 - ``step_sources(build_dir)``: the step code the construct stages, by name;
-- ``DATA_PREFIX``: the training data's key prefix in the build artifact bucket;
+- ``data_prefix(pipeline_name)``: the training data's key prefix in the build artifact
+  bucket (`datasets/<pipeline name>/`, so models sharing a package train on their own);
 - ``SAMPLE_REQUEST``: (content type, body) the served model must answer (smoke test).
 
 Step scripts live in ``steps/``. What the packages share: ``_offline`` (names, argument

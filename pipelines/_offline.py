@@ -70,6 +70,13 @@ SHARED_STEPS_DIR = Path(__file__).resolve().parent / "_steps"
 _STEP_COMMON = SHARED_STEPS_DIR / "step_common.py"
 _STEP_SERVING = SHARED_STEPS_DIR / "step_serving.py"
 
+def data_prefix(pipeline_name: str) -> str:
+    """Where a pipeline's training data lives in the build artifact bucket: its own
+    `datasets/<pipeline name>/`, so models sharing a package each train on their data
+    (and the pipeline's role may read that prefix only)."""
+    return f"datasets/{pipeline_name}/"
+
+
 _PIPELINE_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}$")
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")

@@ -217,7 +217,7 @@ class ScikitLearnPipeline:
 
     S3 layout (``<bucket>`` is the artifact bucket)::
 
-        s3://<bucket>/<DATA_PREFIX>                     InputDataUri default;
+        s3://<bucket>/datasets/<pipeline name>/         InputDataUri default;
                                                         every *.csv under it is read
         s3://<bucket>/pipelines/<pipeline name>/
             <execution id>/Preprocess/{train,validation,test,baseline}/
@@ -268,7 +268,8 @@ class ScikitLearnPipeline:
         self.analyzer_image = image_uris.retrieve(framework="model-monitor", region=region)
 
         self.input_data_uri = ParameterString(
-            shared.INPUT_DATA_URI, default_value=f"s3://{bucket}/{settings.DATA_PREFIX}"
+            shared.INPUT_DATA_URI,
+            default_value=f"s3://{bucket}/{shared.data_prefix(pipeline_name)}",
         )
         self.processing_instance_type = ParameterString(
             shared.PROCESSING_INSTANCE_TYPE, default_value=processing_instance_type

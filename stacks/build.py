@@ -54,7 +54,7 @@ def removal_policy(setting: str) -> RemovalPolicy:
 
 def pipeline_package(package: str, where: str) -> ModuleType:
     """The pipeline package `pipelines.<package>`, checked for the interface the app uses
-    (`build_pipeline`, `step_sources`, `DATA_PREFIX`, `SAMPLE_REQUEST`)."""
+    (`build_pipeline`, `step_sources`, `data_prefix`, `SAMPLE_REQUEST`)."""
     try:
         module = importlib.import_module(f"pipelines.{package}")
     except ModuleNotFoundError as exc:
@@ -71,13 +71,13 @@ def pipeline_package(package: str, where: str) -> ModuleType:
         ) from None
     missing = [
         name
-        for name in ("build_pipeline", "step_sources", "DATA_PREFIX", "SAMPLE_REQUEST")
+        for name in ("build_pipeline", "step_sources", "data_prefix", "SAMPLE_REQUEST")
         if not hasattr(module, name)
     ]
     if missing:
         raise ConfigurationError(
             f"{where}: pipeline.package: got {package!r}, which lacks {missing}; a pipeline"
-            " package exports build_pipeline, step_sources, DATA_PREFIX and SAMPLE_REQUEST"
+            " package exports build_pipeline, step_sources, data_prefix and SAMPLE_REQUEST"
         )
     return module
 

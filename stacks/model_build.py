@@ -90,7 +90,7 @@ class ModelBuildStack(Stack):
                 kms_key=artifacts.key,
                 artifact_prefix=f"{PIPELINES_PREFIX}{model.pipeline_name}/",
                 step_sources=package.step_sources(BUILD_DIR / model.name),
-                data_read_prefixes=[package.DATA_PREFIX],
+                data_read_prefixes=[package.data_prefix(model.pipeline_name)],
                 description=f"Builds model {model.name}",
             )
         self.inference_image_repositories = self.pipeline.image_repository_arns("RegisterModel")

@@ -15,7 +15,7 @@ Steps (names are constants of ``pipelines._offline``)::
 
 Lower is better: the gate passes a model whose test rmse is at most ``MaxRmse``.
 
-The training data: every ``*.csv`` under ``s3://<artifact bucket>/DATA_PREFIX``
+The training data: every ``*.csv`` under ``s3://<artifact bucket>/datasets/<pipeline name>/``
 (the InputDataUri default; ``python -m pipelines.diabetes_regressor.dataset`` writes the
 bundled data as one). How step code reaches each job and where the executions write:
 ``pipelines._sdk.ScikitLearnPipeline``.
@@ -47,7 +47,6 @@ STEPS_DIR = Path(__file__).resolve().parent / "steps"
 MAX_RMSE = "MaxRmse"
 """The pipeline parameter the quality gate compares the test rmse with."""
 
-DATA_PREFIX = "datasets/diabetes-regressor/"
 """Key prefix in the artifact bucket that InputDataUri points at by default."""
 
 FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")

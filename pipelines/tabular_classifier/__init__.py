@@ -1,10 +1,11 @@
 """Reference pipeline: tabular binary classification with scikit-learn (see ``pipeline``).
 
 The package interface every pipeline package of the reference app exports:
-``build_pipeline``, ``step_sources``, ``DATA_PREFIX`` and ``SAMPLE_REQUEST``.
+``build_pipeline``, ``step_sources``, ``data_prefix`` and ``SAMPLE_REQUEST``.
 """
 
-from pipelines.tabular_classifier.pipeline import DATA_PREFIX, build_pipeline, step_sources
+from pipelines._offline import data_prefix
+from pipelines.tabular_classifier.pipeline import build_pipeline, step_sources
 
 SAMPLE_REQUEST = (
     "text/csv",
@@ -15,4 +16,4 @@ SAMPLE_REQUEST = (
 )
 """(content type, body) of a request the served model answers: the smoke test sends it."""
 
-__all__ = ["DATA_PREFIX", "SAMPLE_REQUEST", "build_pipeline", "step_sources"]
+__all__ = ["SAMPLE_REQUEST", "build_pipeline", "data_prefix", "step_sources"]

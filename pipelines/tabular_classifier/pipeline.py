@@ -11,7 +11,7 @@ Steps (names are constants of ``pipelines._offline``)::
     Preprocess ─┬─> Train ──> Evaluate ──┬─> QualityGate ─┬─ metric >= threshold ──> RegisterModel
                 └─> DataQualityBaseline ─┘                └─ otherwise ──> ModelQualityTooLow (Fail)
 
-The training data: every ``*.csv`` under ``s3://<artifact bucket>/DATA_PREFIX``
+The training data: every ``*.csv`` under ``s3://<artifact bucket>/datasets/<pipeline name>/``
 (the InputDataUri default). How step code reaches each job and where the executions
 write: ``pipelines._sdk.ScikitLearnPipeline``.
 
@@ -41,7 +41,6 @@ STEPS_DIR = Path(__file__).resolve().parent / "steps"
 MODEL_QUALITY_THRESHOLD = "ModelQualityThreshold"
 """The pipeline parameter the quality gate compares the accuracy with."""
 
-DATA_PREFIX = "datasets/tabular-classifier/"
 """Key prefix in the artifact bucket that InputDataUri points at by default."""
 
 SKLEARN_FRAMEWORK_VERSION = "1.9-0"

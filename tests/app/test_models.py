@@ -65,6 +65,12 @@ def test_a_model_added_by_files_alone_gets_its_stacks(variant):
     assert "/pipelines/churn-scorer/" in text
     assert "pipelines/tabular-classifier/" not in text
     parameters = {p["Name"]: p for p in definition["Parameters"]}
+    # Its own training data, though it shares the classifier's package, and its role
+    # reads that prefix and not the classifier's.
+    assert parameters["InputDataUri"]["DefaultValue"].endswith("/datasets/churn-scorer/")
+    role_policies = json.dumps(variant.resources(build, "AWS::IAM::Policy"))
+    assert "/datasets/churn-scorer/*" in role_policies
+    assert "/datasets/tabular-classifier/" not in role_policies
     assert parameters["ModelQualityThreshold"]["DefaultValue"] == 0.8
     staging = deploy_stack(NEW, "staging")
     endpoint = variant.only(staging, "AWS::SageMaker::Endpoint")["Properties"]

@@ -224,7 +224,7 @@ def test_parameters_and_defaults(built: Built):
         {
             "Name": "InputDataUri",
             "Type": "String",
-            "DefaultValue": f"s3://{placeholders.BUCKET_NAME}/{tabular.DATA_PREFIX}",
+            "DefaultValue": f"s3://{placeholders.BUCKET_NAME}/datasets/{NAME}/",
         },
         {"Name": "ProcessingInstanceType", "Type": "String", "DefaultValue": "ml.m5.large"},
         {"Name": "TrainingInstanceType", "Type": "String", "DefaultValue": "ml.m5.large"},

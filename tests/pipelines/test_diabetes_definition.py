@@ -33,7 +33,7 @@ JOB_STEPS = ("Preprocess", "Train", "Evaluate", "DataQualityBaseline")
 
 
 def test_package_interface():
-    assert diabetes_regressor.DATA_PREFIX == "datasets/diabetes-regressor/"
+    assert diabetes_regressor.data_prefix("diabetes-regressor") == "datasets/diabetes-regressor/"
     content_type, body = diabetes_regressor.SAMPLE_REQUEST
     assert content_type in CONTENT_TYPES
     assert body.endswith("\n") and len(body.split(",")) == len(diabetes.FEATURES)
