@@ -70,6 +70,7 @@ SHARED_STEPS_DIR = Path(__file__).resolve().parent / "_steps"
 _STEP_COMMON = SHARED_STEPS_DIR / "step_common.py"
 _STEP_SERVING = SHARED_STEPS_DIR / "step_serving.py"
 
+
 def data_prefix(pipeline_name: str) -> str:
     """Where a pipeline's training data lives in the build artifact bucket: its own
     `datasets/<pipeline name>/`, so models sharing a package each train on their data
