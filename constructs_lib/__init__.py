@@ -62,7 +62,7 @@ from constructs_lib.sagemaker_pipeline import (
     SageMakerPipeline,
 )
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "REPORT_METRICS",
