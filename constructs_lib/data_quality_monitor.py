@@ -29,6 +29,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from constructs_lib._kms import allow_volume_encryption
 from constructs_lib._logs import allow_sagemaker_logs
 from constructs_lib._nag import (
     READ_GRANT_FINDINGS,
@@ -194,7 +195,7 @@ class DataQualityMonitor(Construct):
         baseline_bucket.grant_read(self.role, baselines)
         if kms_key is not None:
             kms_key.grant_encrypt_decrypt(self.role)
-            kms_key.grant(self.role, "kms:CreateGrant", "kms:DescribeKey")
+            allow_volume_encryption(kms_key, self.role)
         if capture.kms_key is not None and capture.kms_key is not kms_key:
             capture.kms_key.grant_decrypt(self.role)
         logs = allow_sagemaker_logs(self.role, "/aws/sagemaker/ProcessingJobs*")

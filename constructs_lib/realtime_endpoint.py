@@ -625,6 +625,20 @@ class RealtimeEndpoint(_EndpointMetrics, Construct):
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=scaling.min_capacity,
             max_capacity=scaling.max_capacity,
+            # Application Auto Scaling acts through its service-linked role for SageMaker
+            # endpoints; without this CDK would create a role nothing uses.
+            role=iam.Role.from_role_arn(
+                self,
+                "ScalingRole",
+                Stack.of(self).format_arn(
+                    service="iam",
+                    region="",
+                    resource="role",
+                    resource_name="aws-service-role/sagemaker.application-autoscaling"
+                    ".amazonaws.com/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+                ),
+                mutable=False,
+            ),
         )
         target.node.add_dependency(self.resource)
         target.scale_to_track_metric(

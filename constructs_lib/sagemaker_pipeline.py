@@ -25,6 +25,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from constructs_lib import placeholders
+from constructs_lib._kms import allow_volume_encryption
 from constructs_lib._logs import allow_sagemaker_logs
 from constructs_lib._nag import Finding, acknowledge, granted_wildcards, spell, wildcard_resource
 from constructs_lib._pipeline_steps import (
@@ -872,7 +873,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         wildcards.update(self._grant_external_buckets(needs.s3))
         if self.kms_key is not None:
             # Training and processing volumes encrypted with the key need a grant.
-            self.kms_key.grant(role, "kms:CreateGrant", "kms:DescribeKey")
+            allow_volume_encryption(self.kms_key, role)
             self.kms_key.grant_encrypt_decrypt(role)
         self._acknowledge_role_findings(wildcards, pulls_images)
 

@@ -374,3 +374,19 @@ def test_long_endpoint_names_give_distinct_schedule_names_within_limits(stack):
     assert all(len(n) <= 63 and n.startswith("x" * 41) for n in names)
     short = monitor(stack).schedule_name
     assert short == "churn-test-data-quality"  # short names are kept as they are
+
+
+def test_volume_key_grants_only_for_aws_resources(stack):
+    """The monitor role may create grants on its key only for SageMaker's volumes."""
+    monitor(stack)
+    policies = Template.from_stack(stack).find_resources("AWS::IAM::Policy")
+    statements = [
+        s
+        for p in policies.values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "kms:CreateGrant" in json.dumps(s["Action"])
+    ]
+    assert statements
+    for statement in statements:
+        assert statement["Action"] == "kms:CreateGrant"
+        assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -704,3 +706,20 @@ def test_endpoint_name_must_be_literal(stack):
         ConfigurationError, match="RealtimeEndpoint endpoint_name: got a token; allowed a literal"
     ):
         endpoint(stack, endpoint_name=Aws.STACK_NAME)
+
+
+def test_autoscaling_acts_through_the_service_linked_role(stack):
+    """No role of our own for Application Auto Scaling: it uses its service-linked role."""
+    endpoint(stack, autoscaling=Autoscaling(min_capacity=1, max_capacity=2,
+                                            target_invocations_per_instance=100))  # fmt: skip
+    t = Template.from_stack(stack)
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "RoleARN": "arn:aws:iam::111111111111:role/aws-service-role/sagemaker."
+            "application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_"
+            "SageMakerEndpoint"
+        },
+    )
+    principals = json.dumps(t.find_resources("AWS::IAM::Role"))
+    assert "application-autoscaling" not in principals

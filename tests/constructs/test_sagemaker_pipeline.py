@@ -1417,3 +1417,22 @@ def test_artifact_bucket_may_be_named_literally(stack, code):
 def test_pipeline_resource_is_the_default_child(stack, store, code):
     pipeline = make(stack, store, code)
     assert pipeline.node.default_child is pipeline.resource
+
+
+def test_volume_key_grants_only_for_aws_resources(stack, store, code):
+    """The pipeline role may create grants on the artifact key only for AWS resources
+    (SageMaker's job volumes), never hand the key to a principal."""
+    pipeline = make(stack, store, code, kms_key=store.key)
+    statements = [
+        s
+        for p in Template.from_stack(stack).find_resources("AWS::IAM::Policy").values()
+        if "PipelineRole" in json.dumps(p["Properties"]["Roles"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "kms:CreateGrant" in json.dumps(s["Action"])
+    ]
+    assert pipeline.kms_key is store.key
+    (statement,) = statements
+    assert statement["Action"] == "kms:CreateGrant"
+    assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+    (key_id,) = Template.from_stack(stack).find_resources("AWS::KMS::Key")
+    assert statement["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
