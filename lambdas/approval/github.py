@@ -121,15 +121,15 @@ class Response:
         """5xx, or a rate limit (once its wait is over)."""
         return self.status >= 500 or self.rate_limit is not None
 
-    @property
-    def retry_after(self) -> float | None:
-        """The `retry-after` delay in seconds (a number, or an HTTP date), when given."""
+    def retry_after(self, now: Callable[[], float] = time.time) -> float | None:
+        """The `retry-after` delay in seconds (a number, or an HTTP date, counted from
+        `now()`), when given."""
         raw = self.headers.get("retry-after", "").strip()
         try:
             value = float(raw)
         except ValueError:
             try:
-                value = email.utils.parsedate_to_datetime(raw).timestamp() - time.time()
+                value = email.utils.parsedate_to_datetime(raw).timestamp() - now()
             except (TypeError, ValueError, IndexError):
                 return None
             value = max(value, 0.0)
@@ -251,12 +251,12 @@ class GitHubClient:
                 return response
             failure = f"HTTP {response.status} {response.message}".strip()
             if response.rate_limit is None:  # 5xx
-                retry_after = response.retry_after
+                retry_after = response.retry_after(self._clock)
                 wait = self._backoff * 2 ** (attempt - 1) if retry_after is None else retry_after
                 continue
             limited = response
             wait = self._rate_limit_wait(response, secondary_repeats)
-            if response.rate_limit == "secondary" and response.retry_after is None:
+            if response.rate_limit == "secondary" and response.retry_after(self._clock) is None:
                 secondary_repeats += 1
         if limited is not None:
             raise self._rate_limited(
@@ -269,8 +269,9 @@ class GitHubClient:
     def _rate_limit_wait(self, response: Response, secondary_repeats: int) -> float:
         """Seconds GitHub asks this client to wait before calling again."""
         waits = []
-        if response.retry_after is not None:
-            waits.append(response.retry_after)
+        retry_after = response.retry_after(self._clock)
+        if retry_after is not None:
+            waits.append(retry_after)
         reset = response.reset_epoch
         if response.rate_limit == "primary" and reset is not None:
             waits.append(max(reset - self._clock(), 0.0) + RESET_PAD_SECONDS)

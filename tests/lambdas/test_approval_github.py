@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import socket
 
 import pytest
@@ -216,10 +217,12 @@ def test_rate_limited_on_every_attempt_reports_when_to_replay(
     assert sleeps == [5.0, 5.0, 5.0] and len(github.requests) == 4
 
 
-def test_retry_after_may_be_an_http_date() -> None:
+def test_retry_after_may_be_an_http_date_counted_from_the_injected_clock() -> None:
     response = Response(429, None, {"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    assert response.retry_after == 0.0  # long past
-    assert Response(429, None, {"retry-after": "soon"}).retry_after is None
+    assert response.retry_after() == 0.0  # long past by the wall clock
+    at = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:27:30 GMT").timestamp()
+    assert response.retry_after(lambda: at) == 30.0  # 30 s before it by the given clock
+    assert Response(429, None, {"retry-after": "soon"}).retry_after() is None
 
 
 @pytest.mark.parametrize(
