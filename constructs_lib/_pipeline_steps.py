@@ -1,10 +1,11 @@
-"""What a pipeline definition's steps need from their execution role (pure, no CDK).
+"""What a pipeline definition's steps need from their execution role (no constructs).
 
 `analyze(definition)` walks every step (condition and ForEach bodies included, at any
 depth) and returns the AWS resources each step type acts on, every IAM role, S3 URI,
 queue and container image the definition names, each with its JSON path. Values that
 are pipeline expressions count through their literal parts: a `Std:Join` by its text up
 to the first non-literal value, a `Get: Parameters.X` by the parameter's default value.
+`refuse` raises the `SageMakerPipeline` error the pipeline modules share.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from constructs_lib import placeholders
+from constructs_lib._validate import Checks, Shown
 
 JOB_STEPS: dict[str, str] = {
     "Processing": "processing-job",
@@ -72,6 +74,14 @@ class DefinitionStepError(Exception):
         super().__init__(f"{got}; allowed {allowed}")
         self.got = got
         self.allowed = allowed
+
+
+def refuse(prop: str, got: str, allowed: str) -> NoReturn:
+    """Raise `SageMakerPipeline <prop>: got <got>; allowed <allowed>` (ConfigurationError)."""
+    check = Checks("SageMakerPipeline")
+    check.fail(prop, Shown(got), allowed)
+    check.done()
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
