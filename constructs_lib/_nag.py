@@ -149,5 +149,6 @@ def imported_key_findings(scope: IConstruct, bucket: Any) -> dict[str | Finding,
     return {
         wildcard_resource(scope, key.key_arn): "The build account's key id is unknown in this"
         " account; that account's key policy grants decrypt to this account only, and only"
-        " through S3 reads of its artifact bucket."
+        " through S3 reads of its artifact bucket (the reference app's key policy says so;"
+        " a key of your own must too)."
     }

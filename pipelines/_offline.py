@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 # Step names.
 PREPROCESS = "Preprocess"
 TRAIN = "Train"
+MODEL_ARTIFACTS_DIR = "training"
+"""Training jobs write `<pipeline prefix>/training/<job>/output/model.tar.gz`."""
 EVALUATE = "Evaluate"
 DATA_QUALITY_BASELINE = "DataQualityBaseline"
 QUALITY_GATE = "QualityGate"
@@ -69,6 +71,11 @@ SHARED_STEPS_DIR = Path(__file__).resolve().parent / "_steps"
 """The modules staged beside every package's step scripts."""
 _STEP_COMMON = SHARED_STEPS_DIR / "step_common.py"
 _STEP_SERVING = SHARED_STEPS_DIR / "step_serving.py"
+
+
+SERVING_READS = (f"{MODEL_ARTIFACTS_DIR}/", "DataQualityBaseline/")
+"""What deploy accounts read of a pipeline's outputs, below `pipelines/<name>/`: model
+artifacts and data-quality baselines (not the data splits, reports or code)."""
 
 
 def data_prefix(pipeline_name: str) -> str:

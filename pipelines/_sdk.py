@@ -388,7 +388,8 @@ class ScikitLearnPipeline:
             ),
             stopping_condition=StoppingCondition(max_runtime_in_seconds=MAX_RUNTIME_SECONDS),
             output_data_config=OutputDataConfig(
-                s3_output_path=f"{self.prefix}/training", kms_key_id=self.kms_key_arn
+                s3_output_path=f"{self.prefix}/{shared.MODEL_ARTIFACTS_DIR}",
+                kms_key_id=self.kms_key_arn,
             ),
             hyperparameters=hyperparameters,
         ).with_metric_definitions(self.metric_definitions)

@@ -28,6 +28,7 @@ from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.github_deploy_access import GitHubDeployAccess
 from constructs_lib.notification_topic import NotificationTopic
+from pipelines._offline import SERVING_READS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_DIR = REPO_ROOT / ".build"
@@ -205,11 +206,7 @@ class BuildStack(Stack):
             key=self.artifacts.key,
             display_name="SageMaker MLOps: approvals, promotions and pipeline failures",
         ).topic
-        # Deploy accounts create models from registered packages: they read the model
-        # artifacts and baselines the pipelines wrote (and decrypt them). One statement
-        # for every model, so adding a model does not change this stack.
-        for account in self.reader_accounts:
-            self.artifacts.grant_read(iam.AccountPrincipal(account), f"{PIPELINES_PREFIX}*")
+        self._allow_serving_reads(settings)
         github = settings.github
         if github:
             self.github = GitHubDeployAccess(
@@ -220,3 +217,43 @@ class BuildStack(Stack):
                 create_provider=github.create_oidc_provider,
                 role_name_prefix="mlops-github-build",
             )
+
+    def _allow_serving_reads(self, settings: BuildSettings) -> None:
+        """Deploy accounts read what serving needs and nothing else: model artifacts
+        (creating a model from a registered package) and data-quality baselines (the
+        monitor), below every pipeline's prefix, not its data splits, reports or code;
+        and decrypt them only through S3 reads of this bucket. One statement for every
+        model, so adding a model does not change this stack."""
+        if not self.reader_accounts:
+            return
+        readers = [iam.AccountPrincipal(account) for account in self.reader_accounts]
+        bucket, key = self.artifacts.bucket, self.artifacts.key
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DeployAccountsReadModelsAndBaselines",
+                principals=readers,
+                actions=["s3:GetObject"],
+                resources=[
+                    bucket.arn_for_objects(f"{PIPELINES_PREFIX}*/{part}*") for part in SERVING_READS
+                ],
+            )
+        )
+        # The bucket's fixed name, not its token: the bucket refers to the key already.
+        bucket_arn = self.format_arn(
+            service="s3", region="", account="", resource=build_artifacts_bucket_name(settings)
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DeployAccountsDecryptThroughS3ReadsOfTheBucket",
+                principals=readers,
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{settings.region}.amazonaws.com",
+                        # Bucket Keys are on: S3 uses the bucket's ARN as the context.
+                        "kms:EncryptionContext:aws:s3:arn": bucket_arn,
+                    }
+                },
+            )
+        )

@@ -179,22 +179,58 @@ def test_registry_is_readable_from_deploy_accounts_only(synthesized, model):
     ]
 
 
-def test_build_artifacts_readable_cross_account_under_the_pipelines_prefix(synthesized):
-    """One grant for every model (`pipelines/*`), so adding a model leaves it alone."""
+def test_deploy_accounts_read_only_model_artifacts_and_baselines(synthesized):
+    """What serving needs (issue 9): model artifacts and data-quality baselines below every
+    pipeline's prefix, not the data splits, reports or code; one statement for every
+    model, so adding a model leaves it alone."""
     statements = [
         statement
         for policy in synthesized.resources(BUILD, "AWS::S3::BucketPolicy").values()
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
     (grant,) = [s for s in statements if s["Effect"] == "Allow" and "AWS" in s["Principal"]]
-    assert grant["Principal"] == {
-        "AWS": [f"arn:aws:iam::{a}:root" for a in sorted(DEPLOY_ACCOUNTS)]
-    }
-    assert grant["Action"] == ["s3:GetBucket*", "s3:GetObject*", "s3:List*"]
-    assert grant["Resource"][1]["Fn::Join"][1][-1] == "/pipelines/*"
-    keys = json.dumps(synthesized.resources(BUILD, "AWS::KMS::Key"))
-    for account in DEPLOY_ACCOUNTS:
-        assert account in keys
+    principals = {"AWS": [f"arn:aws:iam::{a}:root" for a in sorted(DEPLOY_ACCOUNTS)]}
+    assert grant["Principal"] == principals
+    assert grant["Action"] == "s3:GetObject"
+    assert sorted(r["Fn::Join"][1][-1] for r in grant["Resource"]) == [
+        "/pipelines/*/DataQualityBaseline/*",
+        "/pipelines/*/training/*",
+    ]
+
+
+def test_deploy_accounts_decrypt_only_through_s3_reads_of_the_bucket(synthesized):
+    key = synthesized.only(BUILD, "AWS::KMS::Key")
+    statements = key["Properties"]["KeyPolicy"]["Statement"]
+    cross = [s for s in statements if any(a in json.dumps(s) for a in DEPLOY_ACCOUNTS)]
+    assert cross == [
+        {
+            "Action": "kms:Decrypt",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": "s3.eu-west-1.amazonaws.com",
+                    "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::mlops-artifacts-111111111111-eu-west-1",
+                }
+            },
+            "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in sorted(DEPLOY_ACCOUNTS)]},
+            "Resource": "*",
+            "Sid": "DeployAccountsDecryptThroughS3ReadsOfTheBucket",
+        }
+    ]
+
+
+def test_the_pipelines_write_what_deploy_accounts_may_read_where_they_may_read_it(synthesized):
+    """The model artifact (Train's output path) and the baselines lie below the prefixes
+    the bucket policy opens to deploy accounts."""
+    for stack in (CLASSIFIER_BUILD, REGRESSOR_BUILD):
+        text = synthesized.definition_text(stack)
+        assert "/pipelines/" in text and "/training" in text
+        definition = json.loads(text)
+        steps = {s["Name"]: s for s in definition["Steps"]}
+        output = steps["Train"]["Arguments"]["OutputDataConfig"]["S3OutputPath"]
+        assert output.endswith(
+            f"/pipelines/{stack.removeprefix('mlops-').removesuffix('-build')}/training"
+        )
 
 
 def test_shared_build_stack_holds_no_model(synthesized):
