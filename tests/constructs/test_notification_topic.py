@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk import aws_kms as kms
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Template
 
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.notification_topic import NotificationTopic
@@ -42,29 +44,24 @@ def test_only_this_accounts_alarms_and_tls_may_publish(stack):
 
 
 def test_cloudwatch_and_eventbridge_may_use_the_key(stack):
+    """CloudWatch only for this account's alarms (confused deputy); EventBridge without
+    source conditions, which its KMS requests do not carry."""
     topic(stack)
-    Template.from_stack(stack).has_resource_properties(
-        "AWS::KMS::Key",
-        {
-            "KeyPolicy": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                                "Principal": {
-                                    "Service": [
-                                        "cloudwatch.amazonaws.com",
-                                        "events.amazonaws.com",
-                                    ]
-                                },
-                            }
-                        )
-                    ]
-                )
-            }
-        },
-    )
+    (key,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
+    statements = {
+        json.dumps(s["Principal"]): s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if "Service" in s["Principal"]
+    }
+    alarms = statements['{"Service": "cloudwatch.amazonaws.com"}']
+    assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert alarms["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "111111111111"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:*"},
+    }
+    events = statements['{"Service": "events.amazonaws.com"}']
+    assert events["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert "Condition" not in events
 
 
 def test_topic_is_the_default_child(stack):
