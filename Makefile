@@ -17,7 +17,7 @@ export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 export CDK_VALIDATION ?= false
 CDK := node_modules/.bin/cdk
 
-.PHONY: synth test lint typecheck unit bench lock promote smoke docs clean
+.PHONY: synth test lint typecheck unit bench lock promote smoke docs dry-run clean
 
 $(BIN)/.installed: requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,5 +72,13 @@ smoke: $(BIN)/.installed
 	@test -n "$(ENV)" || { echo "usage: make smoke ENV=staging [ENDPOINT_URL=http://127.0.0.1:8080]"; exit 2; }
 	$(BIN)/python tools/smoke_test.py --env $(ENV) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
+## dry-run: run the pipelines of a cloud assembly locally, step by step, as SageMaker
+## would (no Docker, no AWS). Without ASSEMBLY= it synthesizes first and runs cdk.out;
+## PIPELINE=<name> picks one, PARAM_<Name>=<value> overrides a parameter.
+dry-run: $(BIN)/.installed node_modules/.installed
+	$(if $(ASSEMBLY),,$(CDK) synth --quiet --no-notices --output cdk.out)
+	@test -f $(or $(ASSEMBLY),cdk.out)/manifest.json || { echo "no cloud assembly in $(ASSEMBLY)"; exit 2; }
+	$(BIN)/python -m constructs_lib.dry_run --assembly $(or $(ASSEMBLY),cdk.out) $(if $(PIPELINE),--pipeline $(PIPELINE)) $(foreach v,$(filter PARAM_%,$(.VARIABLES)),--param $(v:PARAM_%=%)=$($(v)))
+
 clean:
-	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache docs/api build dist
+	rm -rf cdk.out .build .dry-run .pytest_cache .mypy_cache .ruff_cache docs/api build dist

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from aws_cdk import App, Stack, Validations
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, ServerlessChecks
 
 from config.settings import CONFIG_DIR, Settings, load_settings
 from constructs_lib.errors import ConfigurationError
@@ -78,9 +78,15 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
                 pipeline_prefix=built.pipeline.artifact_prefix,
                 image_repository_arns=built.inference_image_repositories,
                 file=settings.model_file(model.name),
+                environment_vpc=environment.vpc,
             )
             stacks[stack.stack_name] = stack
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app),
+        NIST80053R5Checks(app),
+        HIPAASecurityChecks(app),
+        ServerlessChecks(app),
+    )
     return stacks
 
 

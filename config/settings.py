@@ -27,12 +27,16 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.metrics import Direction, MetricThreshold, ProblemType
+from constructs_lib.vpc_config import MAX_SECURITY_GROUPS as MAX_GROUPS
+from constructs_lib.vpc_config import MAX_SUBNETS, SECURITY_GROUP_ID, SUBNET_ID
 
 CONFIG_DIR = Path(__file__).resolve().parent
 BUILD_FILE = "build.yaml"
@@ -146,9 +150,40 @@ class GitHubSettings(_Settings):
             raise ValueError("not a valid git branch name")
         return value
 
-    # An account has one GitHub OIDC provider: false when it already exists there (or
-    # two of the stacks share an account).
-    create_oidc_provider: bool = True
+    oidc_provider: Literal["ensure", "create", "existing"] = "ensure"
+    """How each account gets GitHub's OIDC provider (one per account; the app makes it in
+    the first of its stacks there): ensure (default) creates it unless it exists and never
+    deletes it; create makes it a resource of that stack (fails where one exists); existing
+    creates nothing."""
+    require_ref: bool = True
+    """Deploy roles trust only tokens naming the branch, which needs the repository's OIDC
+    subject template set to repo, context, ref (README "GitHub deploy access"). Default true."""
+
+
+class VpcSettings(_Settings):
+    """Subnets and security groups SageMaker runs containers in: `vpc:` of `build.yaml`
+    (every pipeline job), of `<environment>.yaml` (every model and monitoring job served
+    there) or of a model's `environments.<env>.endpoint` (that model; `null` opts out of
+    the environment's). Checked as `constructs_lib.VpcConfig` checks them."""
+
+    subnet_ids: list[str]
+    """Private subnet ids (`subnet-` and 8 or 17 hex digits), 1 to 16."""
+    security_group_ids: list[str]
+    """Security group ids (`sg-` and 8 or 17 hex digits), 1 to 5."""
+
+    @field_validator("subnet_ids", "security_group_ids")
+    @classmethod
+    def _ids(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        subnets = info.field_name == "subnet_ids"
+        pattern, most = (SUBNET_ID, MAX_SUBNETS) if subnets else (SECURITY_GROUP_ID, MAX_GROUPS)
+        kind = "subnet" if subnets else "sg"
+        rule = f"allowed 1 to {most} ids, each {kind}- and 8 or 17 hex digits"
+        bad = [v for v in value if not pattern.fullmatch(v)]
+        if bad:
+            raise PydanticCustomError("vpc_id", f"{bad[0]!r} is not an id; {rule}")
+        if not 1 <= len(value) <= most:
+            raise PydanticCustomError("vpc_ids", f"{len(value)} ids; {rule}")
+        return value
 
 
 class BuildSettings(_Settings):
@@ -160,6 +195,8 @@ class BuildSettings(_Settings):
     noncurrent_version_expiration_days: Annotated[int, Field(ge=1, le=3650)] = 90
     promotion_target: EnvironmentName = "staging"
     github: GitHubSettings | None = None
+    vpc: VpcSettings | None = None
+    """Every pipeline job runs in these subnets and security groups. Default: none."""
 
 
 def _variant_kind(value: Any) -> str | None:
@@ -213,13 +250,6 @@ class DataCaptureSettings(_Settings):
     """Share of requests and responses captured for monitoring (`null`: no capture)."""
 
     sampling_percentage: int = 100
-
-
-class VpcSettings(_Settings):
-    """Run the model's containers in these subnets and security groups."""
-
-    subnet_ids: list[str]
-    security_group_ids: list[str]
 
 
 class EndpointSettings(_Settings):
@@ -333,6 +363,9 @@ class EnvironmentSettings(_Settings):
     account: AccountId
     region: Region
     removal_policy: Literal["retain", "destroy"] = "retain"
+    vpc: VpcSettings | None = None
+    """Every model and monitoring job served here runs in these subnets and security
+    groups (a model's `endpoint.vpc` replaces it; `null` there opts out). Default: none."""
 
 
 Version = Annotated[int, Field(gt=0, strict=True)]

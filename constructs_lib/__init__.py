@@ -13,6 +13,8 @@ Build side
     that judge registered versions and open promotion pull requests.
     `PipelineNotifications`, `RetrainingSchedule`, `NotificationTopic`,
     `GitHubDeployAccess`.
+    `RetrainingTrigger` (retraining_trigger): monitoring alarms start the pipeline, at
+    most one execution at a time and no more often than an interval.
 
 Serving side
     `RegisteredModel`, `IModel`, `ModelVpc` (registered_model): a model from a pinned
@@ -21,6 +23,16 @@ Serving side
     `TrafficShift`, `Autoscaling`, `DataCapture` (realtime_endpoint).
     `DataQualityMonitor` (data_quality_monitor), `EndpointAlarms`, `AlarmThresholds`
     (endpoint_alarms).
+    `ModelQualityMonitor` (model_quality_monitor): model quality against ground truth
+    (labels written with the `ground_truth` module).
+    `ModelBiasMonitor`, `ModelExplainabilityMonitor`, `BiasAnalysis`, `BiasFacet`,
+    `ShapAnalysis` (clarify_monitors): SageMaker Clarify monitors.
+    `BatchInference`, `BatchMonitoring`, `BatchModel` (batch_inference): a pinned model
+    version scored on S3 files on a schedule, with data-quality monitoring.
+
+Both sides
+    `VpcConfig` (vpc_config): the subnets and security groups jobs, monitors and models
+    run in.
 
 `placeholders` holds the stand-ins for deploy-time values inside a pipeline definition,
 and `ConfigurationError` is the one error raised for invalid props.
@@ -30,6 +42,14 @@ from __future__ import annotations
 
 from constructs_lib import placeholders
 from constructs_lib.artifact_store import ArtifactStore
+from constructs_lib.batch_inference import BatchInference, BatchModel, BatchMonitoring
+from constructs_lib.clarify_monitors import (
+    BiasAnalysis,
+    BiasFacet,
+    ModelBiasMonitor,
+    ModelExplainabilityMonitor,
+    ShapAnalysis,
+)
 from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
 from constructs_lib.errors import ConfigurationError
@@ -41,6 +61,7 @@ from constructs_lib.metrics import (
     ProblemType,
 )
 from constructs_lib.model_approval import ModelApproval
+from constructs_lib.model_quality_monitor import ModelQualityMonitor
 from constructs_lib.model_registry import IModelPackageGroup, ModelRegistry
 from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.pipeline_notifications import PipelineNotifications
@@ -55,12 +76,14 @@ from constructs_lib.realtime_endpoint import (
 )
 from constructs_lib.registered_model import IModel, ModelVpc, RegisteredModel
 from constructs_lib.retraining_schedule import RetrainingSchedule
+from constructs_lib.retraining_trigger import RetrainingTrigger
 from constructs_lib.sagemaker_pipeline import (
     DefinitionSource,
     HasDefinition,
     IPipeline,
     SageMakerPipeline,
 )
+from constructs_lib.vpc_config import VpcConfig
 
 __version__ = "0.3.0"
 
@@ -69,6 +92,11 @@ __all__ = [
     "AlarmThresholds",
     "ArtifactStore",
     "Autoscaling",
+    "BatchInference",
+    "BatchModel",
+    "BatchMonitoring",
+    "BiasAnalysis",
+    "BiasFacet",
     "ConfigurationError",
     "DataCapture",
     "DataQualityMonitor",
@@ -84,6 +112,9 @@ __all__ = [
     "InstanceVariant",
     "MetricThreshold",
     "ModelApproval",
+    "ModelBiasMonitor",
+    "ModelExplainabilityMonitor",
+    "ModelQualityMonitor",
     "ModelRegistry",
     "ModelVpc",
     "NotificationTopic",
@@ -92,8 +123,11 @@ __all__ = [
     "RealtimeEndpoint",
     "RegisteredModel",
     "RetrainingSchedule",
+    "RetrainingTrigger",
     "SageMakerPipeline",
     "ServerlessVariant",
+    "ShapAnalysis",
     "TrafficShift",
+    "VpcConfig",
     "placeholders",
 ]

@@ -8,7 +8,22 @@ from typing import Any
 
 import jsii
 from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_iam as iam
 from constructs import IConstruct, IValidation
+
+COMPLIANCE_PACKS = {
+    "IAMNoInlinePolicy": ("NIST.800.53.R5", "HIPAA.Security"),
+    "LambdaConcurrency": ("NIST.800.53.R5", "HIPAA.Security"),
+    "LambdaDLQ": ("NIST.800.53.R5", "HIPAA.Security", "Serverless"),
+    "LambdaInsideVPC": ("NIST.800.53.R5", "HIPAA.Security"),
+    "LambdaTracing": ("Serverless",),
+    "LambdaLatestVersion": ("Serverless",),
+    "S3BucketReplicationEnabled": ("NIST.800.53.R5", "HIPAA.Security"),
+    "S3DefaultEncryptionKMS": ("NIST.800.53.R5", "HIPAA.Security"),
+    "SQSRedrivePolicy": ("Serverless",),
+}
+"""The cdk-nag packs (besides AwsSolutions) that report each rule acknowledged here,
+as cdk-nag 3.0's NIST 800-53 R5, HIPAA Security and Serverless packs list them."""
 
 READ_GRANT_FINDINGS = {
     "AwsSolutions-IAM5[Action::s3:GetObject*]": "bucket.grant_read: object, version and"
@@ -103,6 +118,110 @@ def _plugin(finding: str) -> str:
     """The validation plugin a finding id belongs to (`AwsSolutions-IAM5[...]` -> AwsSolutions),
     which CDK records with the acknowledgement."""
     return finding.split("-", 1)[0]
+
+
+def in_packs(rule: str, reason: str) -> dict[str | Finding, str]:
+    """`{"<pack>-<rule>": reason}` for every pack in `COMPLIANCE_PACKS[rule]`: one
+    finding id per acknowledgement, the same reason in each pack."""
+    return {f"{pack}-{rule}": reason for pack in COMPLIANCE_PACKS[rule]}
+
+
+class _InlinePolicy(Finding):
+    """IAMNoInlinePolicy of an `AWS::IAM::Policy`, only while it is attached to exactly
+    one role of its own stack and to no user or group (what the reason says)."""
+
+    def __init__(self, owner: IConstruct) -> None:
+        self._owner = owner
+
+    def ids(self) -> list[str]:
+        policy = (
+            self._owner
+            if isinstance(self._owner, iam.Policy)
+            else self._owner.node.try_find_child("DefaultPolicy")
+        )
+        if policy is None:
+            return []
+        cfn = policy.node.default_child
+        stack = Stack.of(policy)
+        roles, users, groups = (
+            stack.resolve(getattr(cfn, name)) for name in ("roles", "users", "groups")
+        )
+        single_role = (
+            isinstance(roles, list)
+            and len(roles) == 1
+            and isinstance(roles[0], dict)
+            and set(roles[0]) == {"Ref"}
+            and not users
+            and not groups
+        )
+        packs = COMPLIANCE_PACKS["IAMNoInlinePolicy"]
+        return [f"{pack}-IAMNoInlinePolicy" for pack in packs] if single_role else []
+
+
+def acknowledge_inline_policy(owner: IConstruct, what: str) -> None:
+    """Acknowledge IAMNoInlinePolicy (NIST 800-53 R5, HIPAA Security) for `owner`'s
+    policy: a role's `DefaultPolicy`, or an `iam.Policy`. `what` names the role's job.
+
+    The acknowledgement is only recorded while the policy is attached to exactly one
+    role in the same template (checked when the app is validated); attached anywhere
+    else, the finding stays open.
+    """
+    acknowledge(
+        owner,
+        {
+            _InlinePolicy(owner): f"The AWS::IAM::Policy holds the grants of one role ({what})"
+            " and is attached to that role only, in the same template: it is created,"
+            " reviewed and deleted with the role. A managed policy would be a separate,"
+            " reusable object that nothing else attaches."
+        },
+    )
+
+
+def acknowledge_deployment_function(function: IConstruct, *, does: str) -> None:
+    """Findings of a Lambda function that aws-cdk-lib creates and configures for a custom
+    resource (BucketDeployment's handler, AwsCustomResource's provider), which
+    CloudFormation invokes during deployments only. `does` says what it does, e.g.
+    "makes one SageMaker DescribeModelPackage call"."""
+    findings = {
+        **in_packs(
+            "LambdaConcurrency",
+            "CloudFormation invokes this custom-resource function once per resource change"
+            " during a deployment; reserving concurrency for it would only take from the"
+            " account's unreserved pool.",
+        ),
+        **in_packs(
+            "LambdaDLQ",
+            "CloudFormation waits for this custom-resource function's answer: a failure"
+            " fails and rolls back the deployment, and a dead-lettered request could not"
+            " answer CloudFormation later.",
+        ),
+        **in_packs(
+            "LambdaInsideVPC",
+            f"It {does} through AWS service endpoints, during deployments only, and"
+            " reaches nothing inside a VPC.",
+        ),
+        **in_packs(
+            "LambdaTracing",
+            "It runs during deployments only; each run is recorded in the stack's"
+            " CloudFormation events and in its KMS-encrypted log group.",
+        ),
+    }
+    acknowledge(function, findings)
+
+
+def acknowledge_aws_custom_resource(resource: IConstruct, *, does: str) -> None:
+    """Findings of an `AwsCustomResource` (`resource`): its policy's IAMNoInlinePolicy and
+    the findings of the stack's provider function (`acknowledge_deployment_function`)."""
+    acknowledge_inline_policy(
+        resource.node.find_child("CustomResourcePolicy"), "AwsCustomResource's provider"
+    )
+    provider = Stack.of(resource).node.find_child(AWS_CUSTOM_RESOURCE_PROVIDER)
+    acknowledge_deployment_function(provider, does=does)
+
+
+AWS_CUSTOM_RESOURCE_PROVIDER = "AWS679f53fac002430cb0da5b7982bd2287"
+"""Id of the stack-wide function behind every `AwsCustomResource` (aws-cdk-lib's
+`AwsCustomResource.PROVIDER_FUNCTION_UUID` without dashes)."""
 
 
 def wildcard_resource(scope: IConstruct, arn: str) -> Finding:

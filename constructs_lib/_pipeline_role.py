@@ -23,7 +23,13 @@ from constructs import Construct
 from constructs_lib import placeholders
 from constructs_lib._kms import allow_volume_encryption
 from constructs_lib._logs import allow_sagemaker_logs
-from constructs_lib._nag import Finding, acknowledge, spell, wildcard_resource
+from constructs_lib._nag import (
+    Finding,
+    acknowledge,
+    acknowledge_inline_policy,
+    spell,
+    wildcard_resource,
+)
 from constructs_lib._pipeline_steps import (
     JOB_STEPS,
     DefinitionStepError,
@@ -39,6 +45,7 @@ from constructs_lib._pipeline_steps import (
     refuse,
     split_s3,
 )
+from constructs_lib.vpc_config import VpcConfig, allow_network_interfaces
 
 # SageMaker job actions, by the IAM resource type of the job a step starts. Pipelines
 # name every job `pipelines-<execution id>-<step>-...` (or `<prefix>-<execution id>-...`
@@ -98,8 +105,10 @@ class PipelineRole:
         external_buckets: Sequence[s3.IBucket],
         callback_queues: Sequence[sqs.IQueue],
         image_repositories: Sequence[ecr.IRepository],
+        vpc: VpcConfig | None = None,
     ) -> None:
         self.scope = scope
+        self.vpc = vpc
         self.definition = definition
         self.artifact_bucket = artifact_bucket
         self.artifact_prefix = artifact_prefix
@@ -116,7 +125,8 @@ class PipelineRole:
         """The definition's needs, with every role, bucket, queue and image it names
         accounted for (or refused)."""
         try:
-            needs = analyze(self.definition)
+            ids = (self.vpc.subnet_ids, self.vpc.security_group_ids) if self.vpc else None
+            needs = analyze(self.definition, ids)
         except DefinitionStepError as problem:
             refuse("definition", problem.got, problem.allowed)
         self._passed_roles = self._match_roles(needs.roles)
@@ -352,7 +362,12 @@ class PipelineRole:
             # Training and processing volumes encrypted with the key need a grant.
             allow_volume_encryption(self.kms_key, role)
             self.kms_key.grant_encrypt_decrypt(role)
-        self._acknowledge_role_findings(role, wildcards, pulls_images)
+        network: dict[str | Finding, str] = {}
+        if self.vpc is not None and needs.vpc_steps:
+            network = allow_network_interfaces(
+                self.scope, role, self.vpc.subnet_ids, self.vpc.security_group_ids
+            )
+        self._acknowledge_role_findings(role, wildcards, pulls_images, network)
 
     def _job_name_prefixes(self) -> dict[str, list[str]]:
         """`pipelines`, plus any custom job name prefix a step gives, per job type."""
@@ -412,7 +427,11 @@ class PipelineRole:
         return wildcards
 
     def _acknowledge_role_findings(
-        self, role: iam.IRole, wildcard_arns: dict[str, str], pulls: bool
+        self,
+        role: iam.IRole,
+        wildcard_arns: dict[str, str],
+        pulls: bool,
+        network: dict[str | Finding, str],
     ) -> None:
         findings: dict[str | Finding, str] = {
             "AwsSolutions-IAM5[Action::s3:GetObject*]": "bucket.grant_read_write: object reads"
@@ -437,7 +456,10 @@ class PipelineRole:
             )
         for arn, reason in wildcard_arns.items():
             findings[wildcard_resource(self.scope, arn)] = reason
+        for finding, reason in network.items():
+            findings[finding] = f"{findings[finding]} {reason}" if finding in findings else reason
         acknowledge(role, findings)
+        acknowledge_inline_policy(role, "the pipeline's execution role")
 
     # -- image repositories ----------------------------------------------------------
 

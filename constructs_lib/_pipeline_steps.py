@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from constructs_lib import placeholders
 from constructs_lib._validate import Checks, Shown
+from constructs_lib.vpc_config import NETWORK_INTERFACE_ACTIONS as VPC_PERMISSIONS
 
 JOB_STEPS: dict[str, str] = {
     "Processing": "processing-job",
@@ -48,18 +49,6 @@ _ECR_REPOSITORY = re.compile(r"\.amazonaws\.com(?:\.cn)?/([a-z0-9._/-]+?)(?:[:@]
 IMAGE_KEYS = ("ImageUri", "TrainingImage", "Image", "RuleEvaluatorImage")
 """Keys whose value is a container image URI (AppSpecification, AlgorithmSpecification,
 containers, Debugger and Profiler rules)."""
-VPC_PERMISSIONS = (
-    "ec2:CreateNetworkInterface",
-    "ec2:CreateNetworkInterfacePermission",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DeleteNetworkInterfacePermission",
-    "ec2:DescribeDhcpOptions",
-    "ec2:DescribeNetworkInterfaces",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeVpcs",
-)
-"""What SageMaker documents an execution role needs for jobs and models in a VPC."""
 NESTED_STEP_LISTS = {"Condition": ("IfSteps", "ElseSteps"), "ForEach": ("ForEachBody",)}
 _QUEUE_URL = re.compile(
     r"^https://(?:sqs\.([a-z0-9-]+)|([a-z0-9-]+)\.queue)\.amazonaws\.com(?:\.cn)?/(\d{12})/([^/]+)$"
@@ -150,6 +139,8 @@ class StepNeeds:
     """Every S3 URI other than step-source placeholders."""
     images: list[ImageReference] = field(default_factory=list)
     """Every image URI known only at deploy or run time."""
+    vpc_steps: list[str] = field(default_factory=list)
+    """Steps with a `VpcConfig` (each naming only the pipeline's subnets and groups)."""
 
 
 def all_steps(steps: Any, path: str = "Steps") -> Iterator[tuple[str, dict[str, Any]]]:
@@ -169,8 +160,12 @@ def all_steps(steps: Any, path: str = "Steps") -> Iterator[tuple[str, dict[str, 
                 yield from all_steps(args.get(branch), f"{here}.Arguments.{branch}")
 
 
-def analyze(definition: Mapping[str, Any]) -> StepNeeds:
-    """What the definition's steps need; raises `DefinitionStepError` for a step it cannot cover."""
+def analyze(
+    definition: Mapping[str, Any], vpc: tuple[Sequence[str], Sequence[str]] | None = None
+) -> StepNeeds:
+    """What the definition's steps need; raises `DefinitionStepError` for a step it cannot
+    cover. `vpc` is the pipeline's (subnet ids, security group ids): with it, every job
+    step must run in those (and only those); without it, no step may name a VpcConfig."""
     defaults = parameter_defaults(definition)
     needs = StepNeeds()
     for path, step in all_steps(definition.get("Steps")):
@@ -178,14 +173,8 @@ def analyze(definition: Mapping[str, Any]) -> StepNeeds:
         args = step.get("Arguments")
         args = args if isinstance(args, dict) else {}
         where = f"step {name!r} ({kind}) at {path}"
-        vpc = next((p for p, _v in _keyed(args, f"{path}.Arguments", "VpcConfig")), None)
-        if vpc is not None:
-            raise DefinitionStepError(
-                f"{where}: VpcConfig at {vpc}",
-                "steps without VpcConfig, whose role is derived here; for jobs or models in a"
-                " VPC pass role= an execution role that also has the network-interface"
-                f" permissions SageMaker documents ({', '.join(VPC_PERMISSIONS)})",
-            )
+        if _check_vpc(args, path, where, kind, vpc):
+            needs.vpc_steps.append(name)
         if kind in JOB_STEPS:
             needs.jobs.setdefault(JOB_STEPS[kind], set()).add(kind)
         elif kind == "Model":
@@ -237,6 +226,44 @@ def analyze(definition: Mapping[str, Any]) -> StepNeeds:
         _references(needs, name, kind, step, path, defaults)
     needs.images = image_references(definition)
     return needs
+
+
+def _check_vpc(
+    args: Mapping[str, Any],
+    path: str,
+    where: str,
+    kind: str,
+    vpc: tuple[Sequence[str], Sequence[str]] | None,
+) -> bool:
+    """Whether the step names a VpcConfig, each one within `vpc`; raises
+    `DefinitionStepError` for one outside it, any with no `vpc`, and a job step without
+    one when there is a `vpc`."""
+    found = list(_keyed(args, f"{path}.Arguments", "VpcConfig"))
+    if found and vpc is None:
+        raise DefinitionStepError(
+            f"{where}: VpcConfig at {found[0][0]}",
+            "steps without VpcConfig, or vpc= the VpcConfig the steps use (the created role"
+            " then gets the network-interface permissions SageMaker documents:"
+            f" {', '.join(VPC_PERMISSIONS)})",
+        )
+    if vpc is None:
+        return False
+    subnets, groups = vpc
+    for at, value in found:
+        value = value if isinstance(value, dict) else {}
+        for key, listed in (("Subnets", subnets), ("SecurityGroupIds", groups)):
+            given = value.get(key)
+            if not isinstance(given, list) or not given or any(v not in listed for v in given):
+                raise DefinitionStepError(
+                    f"{where}: VpcConfig.{key} {given!r} at {at}",
+                    f"a non-empty list of the vpc's {key} {list(listed)!r}",
+                )
+    if not found and kind in JOB_STEPS:
+        raise DefinitionStepError(
+            f"{where}: no VpcConfig",
+            "every job step in the VPC given as vpc= (its subnets and security groups)",
+        )
+    return bool(found)
 
 
 def parameter_defaults(definition: Mapping[str, Any]) -> dict[Any, Any]:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from aws_cdk import Duration
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from constructs_lib._nag import acknowledge
+from constructs_lib._principals import let_event_rules_use_key
 
 
-def dead_letter_queue(scope: Construct, construct_id: str, key: kms.IKey) -> sqs.Queue:
-    """A KMS-encrypted, TLS-only queue that keeps failed events for 14 days."""
+def dead_letter_queue(
+    scope: Construct, construct_id: str, key: kms.IKey, *, event_rules: bool = False
+) -> sqs.Queue:
+    """A KMS-encrypted, TLS-only queue that keeps failed events for 14 days.
+
+    `key` should be a messaging key (a `NotificationTopic`'s), not the key of stored
+    data. With `event_rules`, EventBridge may use the key: a rule target dead-letters
+    here itself (the queue policy CDK adds names the rule as `aws:SourceArn`). Without,
+    only roles granted `send` write here (a Lambda's async destination, Scheduler's role).
+    """
     queue = sqs.Queue(
         scope,
         construct_id,
@@ -21,13 +29,16 @@ def dead_letter_queue(scope: Construct, construct_id: str, key: kms.IKey) -> sqs
         enforce_ssl=True,
         retention_period=Duration.days(14),
     )
-    # EventBridge and Scheduler deliver to the queue themselves: they need the key too.
-    key.grant(iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+    if event_rules:
+        let_event_rules_use_key(key)
     acknowledge(
         queue,
         {
             "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of event targets"
             " and an async Lambda; a queue behind it would only move the same messages.",
+            "Serverless-SQSRedrivePolicy": "This queue is itself the dead-letter queue of"
+            " event targets and an async Lambda; a redrive policy would only move the same"
+            " messages to another queue.",
         },
     )
     return queue

@@ -23,7 +23,14 @@ from aws_cdk import aws_s3_deployment as s3_deployment
 from constructs import Construct
 
 from constructs_lib import placeholders
-from constructs_lib._nag import acknowledge, granted_wildcards
+from constructs_lib._logs import stack_log_group
+from constructs_lib._nag import (
+    acknowledge,
+    acknowledge_deployment_function,
+    acknowledge_inline_policy,
+    granted_wildcards,
+    in_packs,
+)
 from constructs_lib._pipeline_steps import refuse
 
 _CODE_EXCLUDED_DIRS = frozenset(
@@ -106,6 +113,8 @@ def stage_step_code(
         prune=False,
         retain_on_delete=True,
         output_object_keys=False,
+        # The handler is one function per stack: its log group is the stack's too.
+        log_group=stack_log_group(scope, "StepCodeUploadLogs"),
     )
     return StagedCode(assets, urls, deployment)
 
@@ -160,6 +169,20 @@ def acknowledge_bucket_deployment(scope: Construct, upload: s3_deployment.Bucket
             " assets and writes step code and definitions; it cannot name the objects before"
             " deployment.",
         },
+    )
+    acknowledge_inline_policy(upload.handler_role, "BucketDeployment's handler")
+    handler = upload.handler_role.node.scope
+    assert handler is not None
+    acknowledge_deployment_function(
+        handler,
+        does="copies step code from the CDK asset bucket into the artifact bucket",
+    )
+    acknowledge(
+        handler,
+        in_packs(
+            "LambdaLatestVersion",
+            "BucketDeployment's handler runtime is chosen by aws-cdk-lib and upgraded with it.",
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from constructs_lib._nag import acknowledge
+from constructs_lib._nag import acknowledge, in_packs
 from constructs_lib._validate import Checks
 
 # S3 bucket naming rules (general purpose buckets): 3-63 lowercase letters, digits, dots
@@ -28,9 +28,18 @@ class ArtifactStore(Construct):
     """A customer-managed KMS key and the S3 bucket it encrypts.
 
     The bucket is versioned, TLS-only, blocks public access, writes server access logs
-    to a companion bucket, expires non-current versions and aborts stale multipart
-    uploads. The key rotates yearly. Pipelines, training jobs, data capture and Model
-    Monitor all write here, each under its own prefix.
+    to a companion bucket (versioned too), expires non-current versions and aborts stale
+    multipart uploads. The key rotates yearly. Pipelines, training jobs, data capture and
+    Model Monitor all write here, each under its own prefix.
+
+    With `removal_policy` DESTROY (throwaway environments such as staging) deleting the
+    stack also deletes every object version in the buckets it created, through CDK's
+    auto-delete custom resource, so the buckets can be deleted; with RETAIN (the
+    default) nothing is deleted.
+
+    The buckets are not replicated: replication needs a second bucket and key in another
+    Region or account and a replication role, and where ML data may be copied to is the
+    deployment's decision.
 
     Example::
 
@@ -53,8 +62,8 @@ class ArtifactStore(Construct):
         """Create the key, the bucket and (unless given) the access-log bucket.
 
         :param removal_policy: what happens to the key and buckets when the stack is
-            deleted. Default RETAIN (use DESTROY only for throwaway environments; a
-            bucket that still holds objects then fails to delete).
+            deleted. Default RETAIN. DESTROY (throwaway environments only) also deletes
+            every object version of the buckets created here when the stack is deleted.
         :param noncurrent_version_expiration: how long overwritten or deleted object
             versions are kept, 1 to 3650 days. Default 90 days.
         :param encryption_key: an existing KMS key to encrypt with. Default: a new
@@ -68,6 +77,7 @@ class ArtifactStore(Construct):
         """
         super().__init__(scope, construct_id)
         expiration = noncurrent_version_expiration or Duration.days(90)
+        destroy = removal_policy == RemovalPolicy.DESTROY
         check = Checks("ArtifactStore")
         check.instance("removal_policy", removal_policy, RemovalPolicy, "a RemovalPolicy")
         check.duration("noncurrent_version_expiration", expiration, 86_400, 3650 * 86_400)
@@ -90,16 +100,36 @@ class ArtifactStore(Construct):
                 self,
                 "AccessLogs",
                 encryption=s3.BucketEncryption.S3_MANAGED,
+                versioned=True,
                 enforce_ssl=True,
                 block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
                 removal_policy=removal_policy,
-                lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
+                auto_delete_objects=destroy,
+                lifecycle_rules=[
+                    s3.LifecycleRule(
+                        expiration=Duration.days(365),
+                        noncurrent_version_expiration=Duration.days(365),
+                    )
+                ],
             )
             acknowledge(
                 logs,
                 {
                     "AwsSolutions-S1": "This bucket receives the artifact bucket's server"
-                    " access logs; logging it too would recurse without adding an audit trail."
+                    " access logs; logging it too would recurse without adding an audit trail.",
+                    **in_packs(
+                        "S3DefaultEncryptionKMS",
+                        "Server access log destination: AWS documents S3-managed keys"
+                        " (SSE-S3) as the default encryption S3 log delivery supports. The"
+                        " logs hold request records (keys, requesters), not artifact"
+                        " contents; pass server_access_logs_bucket for a bucket of your own.",
+                    ),
+                    **in_packs(
+                        "S3BucketReplicationEnabled",
+                        "Access logs of one bucket, kept 365 days and versioned; replicating"
+                        " them needs a bucket in another Region or account, which is the"
+                        " deployment's decision (pass server_access_logs_bucket).",
+                    ),
                 },
             )
             server_access_logs_bucket = logs
@@ -119,12 +149,22 @@ class ArtifactStore(Construct):
             server_access_logs_bucket=server_access_logs_bucket,
             server_access_logs_prefix="artifacts/",
             removal_policy=removal_policy,
+            auto_delete_objects=destroy,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     noncurrent_version_expiration=expiration,
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
+        )
+        acknowledge(
+            self.bucket,
+            in_packs(
+                "S3BucketReplicationEnabled",
+                "Replication needs a second bucket and KMS key in another Region or account"
+                " and a replication role; where ML data may be copied to (data residency) is"
+                " the deployment's decision.",
+            ),
         )
 
     @property

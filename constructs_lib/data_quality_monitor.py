@@ -30,18 +30,22 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from constructs_lib._kms import allow_volume_encryption
-from constructs_lib._logs import allow_sagemaker_logs
+from constructs_lib._logs import allow_sagemaker_logs, stack_log_group
 from constructs_lib._nag import (
     READ_GRANT_FINDINGS,
     Finding,
     acknowledge,
+    acknowledge_aws_custom_resource,
+    acknowledge_inline_policy,
     imported_key_findings,
     wildcard_resource,
 )
+from constructs_lib._principals import sagemaker_principal
 from constructs_lib._validate import Checks, Shown
 from constructs_lib.images import model_monitor_image
 from constructs_lib.realtime_endpoint import _INSTANCE_TYPE, DataCapture, RealtimeEndpoint
 from constructs_lib.registered_model import _PACKAGE_ARN
+from constructs_lib.vpc_config import VpcConfig, allow_network_interfaces
 
 METRIC_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 BASELINE_FIELDS = {
@@ -114,6 +118,7 @@ class DataQualityMonitor(Construct):
         max_runtime: Duration | None = None,
         kms_key: kms.IKey | None = None,
         image_uri: str | None = None,
+        vpc: VpcConfig | None = None,
     ) -> None:
         """Create the job definition, the schedule, their role and the baseline lookup.
 
@@ -135,7 +140,15 @@ class DataQualityMonitor(Construct):
         :param max_runtime: default 1 hour; 1 s up to the schedule's period (at most
             24 hours).
         :param kms_key: encrypts the job's volume and reports. Default none.
-        :param image_uri: default: SageMaker's Model Monitor analyzer for the region.
+        :param image_uri: the analyzer image; give a tag or `@sha256:` digest to pin one.
+            Default: SageMaker's Model Monitor analyzer for the region, as AWS documents
+            it (`constructs_lib.images.model_monitor_image`; AWS publishes no version tag).
+        :param vpc: the subnets and security groups the monitoring jobs run in; the role
+            then gets the network-interface permissions SageMaker documents, limited to
+            them. Default: none (the job runs outside your VPC, network-isolated).
+
+        The jobs always run with network isolation and inter-container traffic
+        encryption.
         """
         super().__init__(scope, construct_id)
         runtime = max_runtime if max_runtime is not None else Duration.hours(1)
@@ -152,6 +165,7 @@ class DataQualityMonitor(Construct):
             max_runtime=runtime,
             kms_key=kms_key,
             image_uri=image_uri,
+            vpc=vpc,
         )
         stack = Stack.of(self)
         self.endpoint = endpoint
@@ -169,6 +183,11 @@ class DataQualityMonitor(Construct):
             ),
             policy=cr.AwsCustomResourcePolicy.from_sdk_calls(resources=[model_package_arn]),
             install_latest_aws_sdk=False,
+            memory_size=256,
+            log_group=stack_log_group(self, "CustomResourceLogs"),
+        )
+        acknowledge_aws_custom_resource(
+            self.baseline, does="makes one SageMaker DescribeModelPackage call"
         )
         acknowledge(
             stack,
@@ -184,7 +203,7 @@ class DataQualityMonitor(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_principal(self),
             description=f"Runs data-quality monitoring for endpoint {endpoint.endpoint_name}",
         )
         captured = f"{capture.prefix}*"
@@ -227,7 +246,16 @@ class DataQualityMonitor(Construct):
             **imported_key_findings(self, baseline_bucket),
         }
         findings.update({k: v for k, v in READ_GRANT_FINDINGS.items()})
+        if vpc is not None:
+            network = allow_network_interfaces(
+                self, self.role, vpc.subnet_ids, vpc.security_group_ids
+            )
+            for finding, reason in network.items():
+                findings[finding] = (
+                    f"{findings[finding]} {reason}" if finding in findings else reason
+                )
         acknowledge(self.role, findings)
+        acknowledge_inline_policy(self.role, "the monitoring jobs' execution role")
 
         volume_key = kms_key.key_arn if kms_key else None
         job: dict[str, Any] = dict(
@@ -273,7 +301,15 @@ class DataQualityMonitor(Construct):
                 )
             ),
             network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
-                enable_network_isolation=True
+                enable_network_isolation=True,
+                enable_inter_container_traffic_encryption=True,
+                vpc_config=(
+                    sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(
+                        subnets=vpc.subnet_ids, security_group_ids=vpc.security_group_ids
+                    )
+                    if vpc
+                    else None
+                ),
             ),
             stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
                 max_runtime_in_seconds=int(runtime.to_seconds())
@@ -354,6 +390,8 @@ class DataQualityMonitor(Construct):
             check.has("kms_key", props["kms_key"], "key_arn", "a kms.IKey or None")
         if props["image_uri"] is not None:
             check.text("image_uri", props["image_uri"])
+        if props["vpc"] is not None:
+            check.instance("vpc", props["vpc"], VpcConfig, "a VpcConfig or None")
         check.done()
         assert endpoint.data_capture is not None
         return endpoint.data_capture  # type: ignore[no-any-return]

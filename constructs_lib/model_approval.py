@@ -15,14 +15,20 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from constructs_lib._nag import READ_GRANT_FINDINGS, Finding, acknowledge, wildcard_resource
+from constructs_lib._logs import encrypted_log_group
+from constructs_lib._nag import (
+    READ_GRANT_FINDINGS,
+    Finding,
+    acknowledge,
+    acknowledge_inline_policy,
+    in_packs,
+    wildcard_resource,
+)
 from constructs_lib._queues import dead_letter_queue
 from constructs_lib._validate import Checks, Shown, typed
 from constructs_lib.artifact_store import ArtifactStore
@@ -43,8 +49,12 @@ PACKAGED_CODE = Path(__file__).resolve().parent / "_lambdas"
 """Where an installed library keeps the function's code (package data)."""
 SOURCE_CODE = Path(__file__).resolve().parents[1] / "lambdas"
 """Where a source checkout keeps it (the repository's top-level `lambdas/`)."""
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+"""The function's runtime: the latest Python that aws-cdk-lib and the Powertools layer offer."""
+POWERTOOLS_LAYER = "AWSLambdaPowertoolsPythonV3-python314-x86_64"
+"""The public Powertools layer built for `RUNTIME` (it also brings pydantic)."""
 POWERTOOLS_LAYER_VERSION = 27
-"""Version of the public `AWSLambdaPowertoolsPythonV3-python311-x86_64` layer."""
+"""Version of `POWERTOOLS_LAYER`."""
 
 _REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
 _BRANCH = re.compile(r"(?!/)(?!.*\.\.)(?!.*/$)(?!.*\.lock$)[A-Za-z0-9._/-]{1,200}")
@@ -85,14 +95,16 @@ class ModelApproval(Construct):
     than holding every candidate later.
 
     Nothing is lost: the rule target and the function's async invocations retry and then
-    dead-letter to one KMS-encrypted queue (`dead_letter_queue`), and the function sends
-    events it cannot handle there itself. An alarm fires when the queue holds messages.
+    dead-letter to one KMS-encrypted queue (`dead_letter_queue`, the function's own
+    dead-letter queue too), and the function sends events it cannot handle there itself:
+    every message there is the original event. An alarm fires when the queue holds
+    messages. The function is traced with X-Ray and logs to a KMS-encrypted log group.
     `node.default_child` is the function (`function`); the rule is `rule`.
 
     Example::
 
         ModelApproval(stack, "Approval", registry=registry, artifacts=store,
-                      evaluation_prefix="pipelines/house-prices/", topic=topic, key=store.key,
+                      evaluation_prefix="pipelines/house-prices/", topic=topic.topic, key=topic.key,
                       policy="auto", problem_type="regression",
                       thresholds=[MetricThreshold(metric="rmse", maximum=3.5),
                                   MetricThreshold(metric="r2", minimum=0.6)],
@@ -134,7 +146,8 @@ class ModelApproval(Construct):
         :param evaluation_prefix: key prefix (a folder, ending with '/') of the evaluation
             reports in `artifacts`; the function reads nothing else there. Required.
         :param topic: where summaries, rejections and promotion instructions go. Required.
-        :param key: KMS key of the dead-letter queue (and of `topic`). Required.
+        :param key: KMS key of the dead-letter queue: a messaging key such as
+            `NotificationTopic.key`, not the key of stored data. Required.
         :param thresholds: at least one `MetricThreshold` (a minimum or a maximum per
             metric); a candidate outside any of them is rejected. Required.
         :param primary_metric: the metric a candidate must beat the champion on; it
@@ -247,8 +260,9 @@ class ModelApproval(Construct):
         assert code is not None and direction is not None  # done() raised otherwise
 
         stack = Stack.of(self)
-        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key)
-        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.THREE_MONTHS)
+        # The rule's target dead-letters here itself: EventBridge needs the key too.
+        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", key, event_rules=True)
+        log_group = encrypted_log_group(self, "Logs")
         environment = {
             "POWERTOOLS_SERVICE_NAME": "model-approval",
             "MODEL_PACKAGE_GROUP_NAME": registry.model_package_group_name,
@@ -279,7 +293,7 @@ class ModelApproval(Construct):
             self,
             "Function",
             description=f"Judges and promotes packages of {registry.model_package_group_name}",
-            runtime=lambda_.Runtime.PYTHON_3_11,
+            runtime=RUNTIME,
             handler="approval.handler.lambda_handler",
             code=lambda_.Code.from_asset(
                 str(code), exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache"]
@@ -292,8 +306,7 @@ class ModelApproval(Construct):
                         service="lambda",
                         account="017000801446",
                         resource="layer",
-                        resource_name="AWSLambdaPowertoolsPythonV3-python311-x86_64:"
-                        f"{POWERTOOLS_LAYER_VERSION}",
+                        resource_name=f"{POWERTOOLS_LAYER}:{POWERTOOLS_LAYER_VERSION}",
                         arn_format=ArnFormat.COLON_RESOURCE_NAME,
                     ),
                 )
@@ -304,9 +317,12 @@ class ModelApproval(Construct):
             reserved_concurrent_executions=reserved_concurrency,
             environment=environment,
             log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
             retry_attempts=2,
             max_event_age=Duration.hours(6),
-            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            # A dead-letter queue rather than an on-failure destination: the message is
+            # the original event, like those of the rule target and of the function.
+            dead_letter_queue=self.dead_letter_queue,
         )
         # The primary resource (`node.default_child`); the id stays "Function" so an
         # update keeps the function.
@@ -328,15 +344,30 @@ class ModelApproval(Construct):
                 "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "Granted with the queue's key only.",
                 "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
                 "AWSLambdaBasicExecutionRole]": "Writes the function's own logs; no data access.",
+                "AwsSolutions-IAM5[Resource::*]": "X-Ray tracing (Tracing.ACTIVE):"
+                " xray:PutTraceSegments and xray:PutTelemetryRecords support no resource"
+                " other than *.",
             }
         )
         acknowledge(
             self.function,
             {
-                "AwsSolutions-L1": "Python 3.11 on purpose: the interpreter the handler is"
-                " tested on (make test) and the Powertools layer is pinned for."
+                "Serverless-LambdaAsyncFailureDestination": "Failed asynchronous invocations"
+                " go to the function's dead-letter queue (DeadLetterConfig, which AWS Config's"
+                " lambda-dlq-check requires), with the original event as the message; an"
+                " on-failure destination as well would write every failed event twice.",
             },
         )
+        acknowledge(
+            self.function,
+            in_packs(
+                "LambdaInsideVPC",
+                "The function calls the GitHub API on the internet besides SageMaker, S3,"
+                " SNS, SQS and Secrets Manager: inside a VPC it would need a NAT gateway; it"
+                " reaches no resource inside a VPC.",
+            ),
+        )
+        acknowledge_inline_policy(role, "the approval function's execution role")
         if secret is not None:
             secret.grant_read(self.function)
             findings[wildcard_resource(self, f"{secret.secret_arn}")] = (

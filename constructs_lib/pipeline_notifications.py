@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -49,8 +48,9 @@ class PipelineNotifications(Construct):
         :param pipeline: the pipeline to watch: a `SageMakerPipeline` or
             `SageMakerPipeline.from_pipeline_name(...)`. Required.
         :param topic: where summaries are published. Required.
-        :param topic_key: the topic's KMS key (EventBridge gets encrypt rights on it, and
-            it encrypts the dead-letter queue). Required.
+        :param topic_key: the topic's KMS key, a messaging key such as
+            `NotificationTopic.key` (EventBridge gets encrypt rights on it, and it
+            encrypts the dead-letter queue). Required.
         :param statuses: execution statuses to notify about, a non-empty subset of
             Executing, Stopping, Stopped, Failed, Succeeded. Default Failed and Stopped.
         """
@@ -65,11 +65,11 @@ class PipelineNotifications(Construct):
             )
         check.done()
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = dead_letter_queue(self, "DeadLetterQueue", topic_key)
-        """Events the topic target could not deliver."""
-        topic_key.grant(
-            iam.ServicePrincipal("events.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        # EventBridge encrypts what it publishes and dead-letters with topic_key.
+        self.dead_letter_queue = dead_letter_queue(
+            self, "DeadLetterQueue", topic_key, event_rules=True
         )
+        """Events the topic target could not deliver."""
         self.rule = events.Rule(
             self,
             "Rule",
@@ -85,6 +85,10 @@ class PipelineNotifications(Construct):
         )
         """The EventBridge rule (`node.default_child`; its id stays "Rule")."""
         self.node.default_child = self.rule
+        # The target adds `events.amazonaws.com` to the topic's policy with no condition:
+        # EventBridge documents that Condition blocks cannot be used in SNS topic policies
+        # for EventBridge (aws:SourceArn would drop every event). The dead-letter queue's
+        # policy does name this rule as aws:SourceArn.
         self.rule.add_target(
             targets.SnsTopic(
                 topic,

@@ -17,10 +17,13 @@ from constructs_lib._nag import (
     READ_GRANT_FINDINGS,
     Finding,
     acknowledge,
+    acknowledge_inline_policy,
     imported_key_findings,
     wildcard_resource,
 )
+from constructs_lib._principals import sagemaker_principal
 from constructs_lib._validate import Checks
+from constructs_lib.vpc_config import VpcConfig, allow_network_interfaces
 
 _PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[a-z0-9-]+/[1-9]\d*$"
@@ -35,7 +38,9 @@ _SECURITY_GROUP_ID = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 @dataclass(frozen=True, kw_only=True)
 class ModelVpc:
-    """Subnets and security groups the model's containers run in."""
+    """Subnets and security groups the model's containers run in, by id. Kept for
+    compatibility: `VpcConfig` does the same and also takes `ec2.ISubnet` and
+    `ec2.ISecurityGroup`."""
 
     subnet_ids: Sequence[str]
     """Private subnet ids (`subnet-...`), 1 to 16. Required."""
@@ -70,7 +75,7 @@ class IModel(Protocol):
     @property
     def network_isolation(self) -> bool: ...
     @property
-    def vpc(self) -> ModelVpc | None: ...
+    def vpc(self) -> VpcConfig | None: ...
     def grant_describe_alarms(self, alarm_arns: Sequence[str]) -> iam.Grant: ...
 
 
@@ -104,7 +109,7 @@ class RegisteredModel(Construct):
         artifact_prefix: str,
         image_repository_arns: Sequence[str] = (),
         network_isolation: bool = True,
-        vpc: ModelVpc | None = None,
+        vpc: VpcConfig | ModelVpc | None = None,
     ) -> None:
         """Create the model and its role.
 
@@ -118,7 +123,9 @@ class RegisteredModel(Construct):
             none (SageMaker-provided images need no pull permission of the role).
         :param network_isolation: default True: the container has no network access.
             Serverless endpoints need False.
-        :param vpc: default none: the model runs outside your VPC (serverless endpoints
+        :param vpc: the subnets and security groups the model's containers run in; the
+            role then gets the network-interface permissions SageMaker documents, limited
+            to them. Default: none, the model runs outside your VPC (serverless endpoints
             need none).
         """
         super().__init__(scope, construct_id)
@@ -139,15 +146,21 @@ class RegisteredModel(Construct):
         )
         check.instance("network_isolation", network_isolation, bool, "True or False")
         if vpc is not None:
-            check.instance("vpc", vpc, ModelVpc, "a ModelVpc or None")
+            check.instance("vpc", vpc, (VpcConfig, ModelVpc), "a VpcConfig or None")
         check.done()
         self.model_package_arn = model_package_arn
         self.network_isolation = network_isolation
-        self.vpc = vpc
+        self.vpc: VpcConfig | None = (
+            VpcConfig(subnets=list(vpc.subnet_ids), security_groups=list(vpc.security_group_ids))
+            if isinstance(vpc, ModelVpc)
+            else vpc
+        )
+        """The subnets and security groups the model runs in (None: outside your VPC)."""
+        vpc = self.vpc
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_principal(self),
             description="Serves one registered model version",
         )
         pattern = f"{artifact_prefix}*"
@@ -178,7 +191,16 @@ class RegisteredModel(Construct):
             " stream per instance."
         )
         findings.update({k: v for k, v in READ_GRANT_FINDINGS.items()})
+        if vpc is not None:
+            network = allow_network_interfaces(
+                self, self.role, vpc.subnet_ids, vpc.security_group_ids
+            )
+            for finding, reason in network.items():
+                findings[finding] = (
+                    f"{findings[finding]} {reason}" if finding in findings else reason
+                )
         acknowledge(self.role, findings)
+        acknowledge_inline_policy(self.role, "the model's execution role")
 
         self.resource = sagemaker.CfnModel(
             self,
@@ -190,7 +212,7 @@ class RegisteredModel(Construct):
             enable_network_isolation=network_isolation,
             vpc_config=(
                 sagemaker.CfnModel.VpcConfigProperty(
-                    subnets=list(vpc.subnet_ids), security_group_ids=list(vpc.security_group_ids)
+                    subnets=vpc.subnet_ids, security_group_ids=vpc.security_group_ids
                 )
                 if vpc
                 else None

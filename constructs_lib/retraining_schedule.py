@@ -6,13 +6,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from constructs_lib._nag import acknowledge
+from constructs_lib._nag import acknowledge, acknowledge_inline_policy
+from constructs_lib._principals import scheduler_principal
 from constructs_lib._queues import dead_letter_queue
 from constructs_lib._validate import Checks, Shown
 from constructs_lib.sagemaker_pipeline import IPipeline
@@ -53,7 +54,8 @@ class RetrainingSchedule(Construct):
 
         :param pipeline: the pipeline to start: a `SageMakerPipeline` or
             `SageMakerPipeline.from_pipeline_name(...)`. Required.
-        :param key: KMS key of the dead-letter queue. Required.
+        :param key: KMS key of the dead-letter queue, a messaging key such as
+            `NotificationTopic.key` (the schedule's role sends with it). Required.
         :param schedule_expression: `cron(...)` or `rate(N minutes|hours|days)`. Required.
         :param parameters: pipeline parameter name -> value. When the pipeline's definition
             is known (a `SageMakerPipeline`), each name must be one it declares. Default
@@ -97,10 +99,8 @@ class RetrainingSchedule(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
-            ),
+            # Schedules of this account's `default` group only (confused deputy).
+            assumed_by=scheduler_principal(self),
             description=f"Starts SageMaker pipeline {pipeline.pipeline_name} on a schedule",
         )
         """The role the scheduler assumes; it may only start this pipeline."""
@@ -114,6 +114,7 @@ class RetrainingSchedule(Construct):
                 "AwsSolutions-IAM5[Action::kms:ReEncrypt*]": "Granted with the queue's key only.",
             },
         )
+        acknowledge_inline_policy(self.role, "the scheduler's role")
         self.resource = scheduler.CfnSchedule(
             self,
             "Resource",

@@ -28,6 +28,7 @@ from constructs import Construct
 from constructs_lib import placeholders
 from constructs_lib._pipeline_role import PipelineRole
 from constructs_lib._pipeline_steps import refuse
+from constructs_lib._principals import sagemaker_principal
 from constructs_lib._step_code import (
     acknowledge_bucket_deployment,
     stage_step_code,
@@ -37,6 +38,7 @@ from constructs_lib._step_code import (  # public: re-exported from here
     step_code_staging_folder as step_code_staging_folder,
 )
 from constructs_lib._validate import Checks, Shown
+from constructs_lib.vpc_config import VpcConfig
 
 METRIC_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
 DEFAULT_INLINE_LIMIT = 100_000
@@ -236,8 +238,11 @@ class SageMakerPipeline(_PipelineMembers, Construct):
     the job name prefix the step gives), models of Model steps, the model package
     groups RegisterModel steps name, the functions of Lambda steps, the queues of
     Callback steps, the clusters of EMR steps, the applications of EMRServerless
-    steps and the ECR repositories of the steps' images. The construct refuses, naming
-    the step and its JSON path: other step types, steps with a `VpcConfig`, IAM roles
+    steps and the ECR repositories of the steps' images, and with `vpc` the
+    network-interface permissions jobs in a VPC need. The construct refuses, naming
+    the step and its JSON path: other step types, a `VpcConfig` when `vpc` is not
+    given (or one naming other subnets or groups), a job step without one when `vpc`
+    is given, IAM roles
     other than `placeholders.ROLE_ARN` that `pass_roles` does not list, buckets other
     than `artifact_bucket` that `external_buckets` does not list, outputs outside
     `artifact_prefix`, images known only at deploy time whose repository
@@ -274,6 +279,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         external_buckets: Sequence[s3.IBucket] = (),
         callback_queues: Sequence[sqs.IQueue] = (),
         image_repositories: Sequence[ecr.IRepository] = (),
+        vpc: VpcConfig | None = None,
         description: str | None = None,
         max_parallel_execution_steps: int | None = None,
         inline_size_limit: int = DEFAULT_INLINE_LIMIT,
@@ -325,6 +331,11 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             URI plus a tag or digest, or ends with the repository's name; the role gets
             `repository.grant_pull`. Literal ECR image URIs need no entry. Default: none,
             and such an image is refused.
+        :param vpc: the subnets and security groups the definition's jobs run in. Every
+            job step must then name them in its `VpcConfig` (and no others), and the
+            created role gets the network-interface permissions SageMaker documents for
+            jobs in a VPC, limited to these subnets and groups. Default: none, and a
+            definition with a `VpcConfig` is refused.
         :param description: the pipeline description. Default: none.
         :param max_parallel_execution_steps: cap on concurrently running steps.
             Default: SageMaker's (50).
@@ -355,6 +366,8 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         )
         if step_sources is not None:
             check.instance("step_sources", step_sources, Mapping, "a dict of name -> path")
+        if vpc is not None:
+            check.instance("vpc", vpc, VpcConfig, "a VpcConfig or None")
         check.done()
         super().__init__(scope, construct_id)
         self.pipeline_name = pipeline_name
@@ -375,6 +388,8 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         """Queues Callback steps may send to (granted with their KMS key)."""
         self.image_repositories = tuple(image_repositories)
         """Repositories of images known only at deploy time."""
+        self.vpc = vpc
+        """The subnets and security groups the jobs run in (None: no VPC)."""
         self.definition = load_definition(definition)
         """The definition as given, placeholders still in it."""
         text = json.dumps(self.definition, separators=(",", ":"))
@@ -395,6 +410,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
             external_buckets=self.external_buckets,
             callback_queues=self.callback_queues,
             image_repositories=self.image_repositories,
+            vpc=vpc,
         )
         needs = self._role_policy.check() if role is None else None
 
@@ -415,7 +431,7 @@ class SageMakerPipeline(_PipelineMembers, Construct):
         self.role: iam.IRole = role or iam.Role(
             self,
             "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=sagemaker_principal(self),
             description=f"Runs the steps of SageMaker pipeline {pipeline_name}",
         )
         """The execution role: `role`, or the one created and derived from the definition."""

@@ -101,10 +101,18 @@ def argument_checks(
     role_arn: object,
     bucket: object,
     kms_key_arn: object,
+    subnet_ids: object = (),
+    security_group_ids: object = (),
 ) -> Checks:
     """``build_pipeline``'s common arguments checked; the package adds its own checks,
     then calls ``.done()`` (one ConfigurationError naming every problem)."""
     from constructs_lib._validate import Checks  # imports the CDK: only when building
+    from constructs_lib.vpc_config import (
+        MAX_SECURITY_GROUPS,
+        MAX_SUBNETS,
+        SECURITY_GROUP_ID,
+        SUBNET_ID,
+    )
 
     check = Checks("build_pipeline")
     check.text("pipeline_name", pipeline_name, _PIPELINE_NAME, "1-256 letters, digits or '-'")
@@ -122,6 +130,22 @@ def argument_checks(
         check.text(prop, value, _INSTANCE_TYPE, "ml.<family>.<size>")
     for prop, value in (("role_arn", role_arn), ("bucket", bucket), ("kms_key_arn", kms_key_arn)):
         check.text(prop, value)
+    # The jobs' VPC: both lists or neither.
+    for prop, value, other, pattern, most in (
+        ("subnet_ids", subnet_ids, security_group_ids, SUBNET_ID, MAX_SUBNETS),
+        (
+            "security_group_ids",
+            security_group_ids,
+            subnet_ids,
+            SECURITY_GROUP_ID,
+            MAX_SECURITY_GROUPS,
+        ),
+    ):
+        kind = pattern.pattern[1:].split("-")[0]
+        if check.strings(prop, value, pattern, f"{kind}-<8 or 17 hex digits>"):
+            ids = list(value)  # type: ignore[call-overload]
+            if len(ids) > most or (not ids and other):
+                check.fail(prop, ids, f"1 to {most} ids when the other VPC list is given, or none")
     return check
 
 

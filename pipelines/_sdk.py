@@ -9,6 +9,9 @@ reproducible, whatever the pipeline:
   on the machine changes the definition (``offline_session``);
 * ``definition()`` runs inside ``sdk_session`` too (``OfflinePipeline``);
 * every job step caches and retries the same way (``cache_config``, ``retry_policies``);
+* every job runs network-isolated with inter-container traffic encrypted, in the VPC
+  when one is given (``network_config``, ``networking``); training code reaches the
+  isolated container as an input channel, not a download (``CODE_CHANNEL``);
 * outputs go under the execution's own prefix (``execution_output``), and a later step
   names what it reads by step properties, so a cached step's outputs are what its
   successors get.
@@ -30,6 +33,7 @@ import boto3
 from sagemaker.core import image_uris
 from sagemaker.core.drift_check_baselines import DriftCheckBaselines
 from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
     MetricDefinition,
@@ -41,6 +45,7 @@ from sagemaker.core.shapes import (
 from sagemaker.core.training.configs import (
     Compute,
     InputData,
+    Networking,
     OutputDataConfig,
     StoppingCondition,
 )
@@ -70,12 +75,19 @@ from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
 from constructs_lib import placeholders
+from constructs_lib.images import model_monitor_image
 from pipelines import _offline as shared
 from pipelines._offline import sdk_session
 
 PROCESSING = "/opt/ml/processing"
 CODE_DIR = f"{PROCESSING}/input/code"
 """Where a processing job finds its step source (run as ``python3 <CODE_DIR>/<file>``)."""
+CODE_CHANNEL = "code"
+"""The training input channel that carries the training code archive. A network-isolated
+container cannot download ``sagemaker_submit_directory`` from S3, so (as the SDK does
+when isolation is on) the archive arrives as this channel and the toolkit's
+``sagemaker_submit_directory`` names its local path."""
+TRAINING_CODE_DIR = f"/opt/ml/input/data/{CODE_CHANNEL}"
 
 # Model Monitor analyzer settings for a data-quality baseline (the environment the SDK's
 # DefaultModelMonitor.suggest_baseline gives the same container).
@@ -208,7 +220,11 @@ class ScikitLearnPipeline:
                                /opt/ml/processing/input/code, run as
                                python3 /opt/ml/processing/input/code/<name>.py
         train                  train_sourcedir.tar.gz (train.py, inference.py, step_common.py,
-                               step_serving.py): the training toolkit's sagemaker_submit_directory
+                               step_serving.py): the training job's `code` input channel, so
+                               at /opt/ml/input/data/code/train_sourcedir.tar.gz, which the
+                               toolkit's sagemaker_submit_directory names (it extracts it to
+                               /opt/ml/code and runs train.py; no S3 download, so the job can
+                               run network-isolated)
         (serving)              inference.py and step_serving.py inside model.tar.gz (code/),
                                which the registered package's SAGEMAKER_SUBMIT_DIRECTORY points at
 
@@ -241,6 +257,8 @@ class ScikitLearnPipeline:
         processing_instance_type: str,
         training_instance_type: str,
         threshold: ParameterFloat,
+        subnet_ids: tuple[str, ...] = (),
+        security_group_ids: tuple[str, ...] = (),
         higher_is_better: bool,
         metric_definitions: list[MetricDefinition],
     ) -> None:
@@ -252,6 +270,8 @@ class ScikitLearnPipeline:
         self.threshold = threshold
         self.higher_is_better = higher_is_better
         self.metric_definitions = metric_definitions
+        self.subnet_ids = list(subnet_ids) or None
+        self.security_group_ids = list(security_group_ids) or None
         self.prefix = f"s3://{bucket}/pipelines/{pipeline_name}"
         self.session = offline_session(region, bucket)
         self.sklearn_image, self.serving_image = (
@@ -265,7 +285,8 @@ class ScikitLearnPipeline:
             )
             for scope in ("training", "inference")
         )
-        self.analyzer_image = image_uris.retrieve(framework="model-monitor", region=region)
+        # As AWS documents it (no version tag exists), the same as DataQualityMonitor's.
+        self.analyzer_image = model_monitor_image(region)
 
         self.input_data_uri = ParameterString(
             shared.INPUT_DATA_URI,
@@ -369,9 +390,10 @@ class ScikitLearnPipeline:
     def train_step(self, preprocess: ProcessingStep) -> TrainingStep:
         hyperparameters = {
             **self.settings.TRAIN_HYPERPARAMETERS,
-            # Script mode of the scikit-learn container's training toolkit.
+            # Script mode of the scikit-learn container's training toolkit, reading the
+            # code archive from the code channel (the container has no network).
             "sagemaker_program": "train.py",
-            "sagemaker_submit_directory": placeholders.step_source("train"),
+            "sagemaker_submit_directory": f"{TRAINING_CODE_DIR}/{shared.TRAIN_ARCHIVE}",
             "sagemaker_region": self.region,
             "sagemaker_container_log_level": logging.INFO,
         }
@@ -392,6 +414,7 @@ class ScikitLearnPipeline:
                 kms_key_id=self.kms_key_arn,
             ),
             hyperparameters=hyperparameters,
+            networking=self.networking(),
         ).with_metric_definitions(self.metric_definitions)
         outputs = preprocess.properties.ProcessingOutputConfig.Outputs
         step_args = trainer.train(
@@ -403,6 +426,7 @@ class ScikitLearnPipeline:
                 )
                 for channel in ("train", "validation")
             ]
+            + [InputData(channel_name=CODE_CHANNEL, data_source=placeholders.step_source("train"))]
         )
         return self.job_step(TrainingStep, shared.TRAIN, step_args)
 
@@ -435,6 +459,7 @@ class ScikitLearnPipeline:
             output_kms_key=self.kms_key_arn,
             max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
             env=dict(ANALYZER_ENVIRONMENT),
+            network_config=self.network_config(),
             sagemaker_session=self.session,
         )
         dataset = preprocess.properties.ProcessingOutputConfig.Outputs["baseline"]
@@ -520,7 +545,27 @@ class ScikitLearnPipeline:
             volume_kms_key=self.kms_key_arn,
             output_kms_key=self.kms_key_arn,
             max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
+            network_config=self.network_config(),
             sagemaker_session=self.session,
+        )
+
+    def network_config(self) -> NetworkConfig:
+        """A processing job's network: isolated, inter-container traffic encrypted, in the
+        pipeline's VPC when it has one."""
+        return NetworkConfig(
+            enable_network_isolation=True,
+            encrypt_inter_container_traffic=True,
+            subnets=self.subnet_ids,
+            security_group_ids=self.security_group_ids,
+        )
+
+    def networking(self) -> Networking:
+        """A training job's network: as ``network_config``."""
+        return Networking(
+            enable_network_isolation=True,
+            enable_inter_container_traffic_encryption=True,
+            subnets=self.subnet_ids,
+            security_group_ids=self.security_group_ids,
         )
 
     def code_input(self, source: str) -> ProcessingInput:

@@ -200,23 +200,34 @@ class BuildStack(Stack):
             bucket_name=build_artifacts_bucket_name(settings),
             key_alias=build_key_alias(),
         )
-        self.topic = NotificationTopic(
+        # Messaging has its own key, so the artifact key's policy names only S3 use, its
+        # owners and the deploy accounts' S3-conditioned decrypt (no SNS, SQS, EventBridge
+        # or CloudWatch). One key for every model's topic use and dead-letter queues.
+        notifications = NotificationTopic(
             self,
             "Notifications",
-            key=self.artifacts.key,
             display_name="SageMaker MLOps: approvals, promotions and pipeline failures",
-        ).topic
+        )
+        self.topic = notifications.topic
+        self.messaging_key = notifications.key
+        """Encrypts the topic and every model's dead-letter queues; never stored data."""
         self._allow_serving_reads(settings)
         github = settings.github
+        self.owns_github_provider = False
+        """Whether this stack gets the account's GitHub OIDC provider (the build stack is
+        the app's first stack, so it does unless `oidc_provider` is existing)."""
         if github:
+            # Jobs on the deploy branches outside any GitHub environment.
             self.github = GitHubDeployAccess(
                 self,
                 "GitHub",
                 repository=github.repository,
                 branches=github.deploy_branches,
-                create_provider=github.create_oidc_provider,
+                require_ref=github.require_ref,
+                provider=github.oidc_provider,
                 role_name_prefix="mlops-github-build",
             )
+            self.owns_github_provider = github.oidc_provider != "existing"
 
     def _allow_serving_reads(self, settings: BuildSettings) -> None:
         """Deploy accounts read what serving needs and nothing else: model artifacts

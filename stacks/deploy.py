@@ -16,6 +16,7 @@ from config.settings import (
     ModelSettings,
     ServerlessVariantSettings,
     ServingSettings,
+    VpcSettings,
 )
 from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
@@ -29,7 +30,8 @@ from constructs_lib.realtime_endpoint import (
     ServerlessVariant,
     TrafficShift,
 )
-from constructs_lib.registered_model import ModelVpc, RegisteredModel
+from constructs_lib.registered_model import RegisteredModel
+from constructs_lib.vpc_config import VpcConfig
 from stacks.build import build_artifacts_bucket_name
 from stacks.environment import EnvironmentStack
 
@@ -39,7 +41,9 @@ class ModelDeployStack(Stack):
 
     Which version is served comes from `config/promotion.yaml` alone; the package ARN is
     built from the build account, region, group and version, with no lookup. Captured
-    data and reports go to the environment's shared store (`environment`).
+    data and reports go to the environment's shared store (`environment`). The model and
+    its monitoring jobs run in the model's `endpoint.vpc`, else the environment's `vpc`
+    (`environment_vpc`), else outside any VPC.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class ModelDeployStack(Stack):
         pipeline_prefix: str,
         image_repository_arns: list[str],
         file: str,
+        environment_vpc: VpcSettings | None = None,
     ) -> None:
         settings = serving
         name = environment.environment_name
@@ -90,13 +95,15 @@ class ModelDeployStack(Stack):
             ),
         )
         self._key = f"environments.{name}."
-        vpc = endpoint_settings.vpc
+        self.environment_name = name
+        vpc = self._vpc(file, endpoint_settings, environment_vpc)
         with settings_errors(file, self._key + "endpoint.vpc"):
-            model_vpc = (
-                ModelVpc(subnet_ids=vpc.subnet_ids, security_group_ids=vpc.security_group_ids)
+            self.vpc = (
+                VpcConfig(subnets=vpc.subnet_ids, security_groups=vpc.security_group_ids)
                 if vpc
                 else None
             )
+            """Where the model and its monitoring jobs run (None: outside any VPC)."""
         with settings_errors(file, self._key + "endpoint"):
             self.model = RegisteredModel(
                 self,
@@ -106,13 +113,28 @@ class ModelDeployStack(Stack):
                 artifact_prefix=pipeline_prefix,
                 image_repository_arns=image_repository_arns,
                 network_isolation=endpoint_settings.network_isolation,
-                vpc=model_vpc,
+                vpc=self.vpc,
             )
         self.endpoint = self._endpoint(file, endpoint_settings)
         self._watch(file, settings, build_bucket, pipeline_prefix)
         CfnOutput(self, "ServedModel", value=self.model_package_arn)
         CfnOutput(self, "EndpointName", value=endpoint_settings.name)
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
+
+    def _vpc(
+        self, file: str, endpoint: EndpointSettings, environment_vpc: VpcSettings | None
+    ) -> VpcSettings | None:
+        """The model's own `endpoint.vpc` when the file sets it (`null`: none), else the
+        environment's; a serverless variant cannot take the environment's."""
+        if "vpc" in endpoint.model_fields_set:
+            return endpoint.vpc
+        if environment_vpc is not None and isinstance(endpoint.variant, ServerlessVariantSettings):
+            raise ConfigurationError(
+                f"{file}: {self._key}endpoint.vpc: got the environment's vpc (config/"
+                f"{self.environment_name}.yaml); allowed `vpc: null` with a serverless variant"
+                " (Serverless Inference does not run in a VPC)"
+            )
+        return environment_vpc
 
     def _endpoint(self, file: str, endpoint_settings: EndpointSettings) -> RealtimeEndpoint:
         """The endpoint, each value class built under the YAML key it comes from."""
@@ -201,6 +223,7 @@ class ModelDeployStack(Stack):
                     instance_type=m.instance_type,
                     max_runtime=Duration.seconds(m.max_runtime),
                     kms_key=self.artifacts.key,
+                    vpc=self.vpc,
                 )
         with settings_errors(file, self._key + "alarms"):
             thresholds = AlarmThresholds(**settings.alarms.model_dump())

@@ -13,6 +13,20 @@ from constructs_lib.github_deploy_access import GitHubDeployAccess
 from stacks.build import removal_policy
 
 
+def github_provider_owner(scope: Construct, account: str) -> Stack | None:
+    """The stack of the app (constructed so far, in order) that gets GitHub's OIDC
+    provider in `account`, if any: an account has one provider, so the app makes it in
+    the first stack there and the others refer to it."""
+    for child in scope.node.children:
+        if (
+            isinstance(child, Stack)
+            and child.account == account
+            and getattr(child, "owns_github_provider", False)
+        ):
+            return child
+    return None
+
+
 class EnvironmentStack(Stack):
     """`mlops-<environment>`: what every model served in one environment shares.
 
@@ -43,16 +57,26 @@ class EnvironmentStack(Stack):
         self.artifacts = ArtifactStore(
             self, "Artifacts", removal_policy=removal_policy(settings.removal_policy)
         )
+        self.owns_github_provider = False
+        """Whether this stack gets the account's GitHub OIDC provider."""
         if github is not None:
-            # Only jobs running in the GitHub environment of the same name may deploy
-            # here; give that environment required reviewers for prod.
+            # One provider per account: an earlier stack of the app in this account
+            # gets it, this one trusts it at its fixed ARN and deploys after that stack.
+            owner = github_provider_owner(scope, settings.account)
+            if owner is not None:
+                self.add_stack_dependency(owner, "GitHub's OIDC provider of this account")
+            mode = "existing" if owner is not None else github.oidc_provider
+            self.owns_github_provider = mode != "existing"
+            # Only jobs running in the GitHub environment of the same name, on a deploy
+            # branch, may deploy here; give that environment required reviewers for prod.
             self.github = GitHubDeployAccess(
                 self,
                 "GitHub",
                 repository=github.repository,
-                branches=[],
+                branches=github.deploy_branches,
                 environments=[name],
-                create_provider=github.create_oidc_provider,
+                require_ref=github.require_ref,
+                provider=mode,
                 role_name_prefix=f"mlops-github-{name}",
             )
             # The deploy workflow's smoke test invokes every endpoint served here with

@@ -17,6 +17,7 @@ from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.pipeline_notifications import PipelineNotifications
 from constructs_lib.retraining_schedule import RetrainingSchedule
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+from constructs_lib.vpc_config import VpcConfig
 from stacks.build import (
     BUILD_DIR,
     PIPELINES_PREFIX,
@@ -35,8 +36,8 @@ class ModelBuildStack(Stack):
     alone: the registry group, the pipeline and its role, the approval rule and function
     (its policy, thresholds and promotion are the model's own, and its reserved
     concurrency and dead-letter queue cannot be starved by another model's events),
-    failure notifications and the retraining schedule. It uses the shared stack's bucket,
-    key and topic (`shared`), the app's only cross-stack references on the build side.
+    failure notifications and the retraining schedule. It uses the shared stack's bucket
+    and its key, the topic and its messaging key (`shared`), the app's only cross-stack references on the build side.
     """
 
     def __init__(
@@ -69,6 +70,14 @@ class ModelBuildStack(Stack):
                 removal_policy=removal_policy(build.removal_policy),
             )
         _check_parameters(package, model.pipeline.parameters, file)
+        # Every job runs in build.yaml's vpc, when it has one (the definition names it, and
+        # the pipeline's role may place network interfaces there).
+        vpc = build.vpc
+        network: dict[str, Any] = (
+            {"subnet_ids": vpc.subnet_ids, "security_group_ids": vpc.security_group_ids}
+            if vpc
+            else {}
+        )
         try:
             definition = cached_definition(
                 package,
@@ -76,6 +85,7 @@ class ModelBuildStack(Stack):
                 pipeline_name=model.pipeline_name,
                 model_package_group_name=model.group,
                 region=build.region,
+                **network,
                 **model.pipeline.parameters,
             )
         except (ConfigurationError, TypeError) as exc:
@@ -91,6 +101,11 @@ class ModelBuildStack(Stack):
                 artifact_prefix=f"{PIPELINES_PREFIX}{model.pipeline_name}/",
                 step_sources=package.step_sources(BUILD_DIR / model.name),
                 data_read_prefixes=[package.data_prefix(model.pipeline_name)],
+                vpc=(
+                    VpcConfig(subnets=vpc.subnet_ids, security_groups=vpc.security_group_ids)
+                    if vpc
+                    else None
+                ),
                 description=f"Builds model {model.name}",
             )
         self.inference_image_repositories = self.pipeline.image_repository_arns("RegisterModel")
@@ -104,7 +119,7 @@ class ModelBuildStack(Stack):
                 artifacts=artifacts,
                 evaluation_prefix=self.pipeline.artifact_prefix,
                 topic=shared.topic,
-                key=artifacts.key,
+                key=shared.messaging_key,
                 policy=approval.policy,
                 thresholds=approval.metric_thresholds(),
                 primary_metric=approval.primary_metric,
@@ -119,7 +134,7 @@ class ModelBuildStack(Stack):
             )
         self.failures = PipelineNotifications(
             self, "PipelineFailures", pipeline=self.pipeline, topic=shared.topic,
-            topic_key=artifacts.key,
+            topic_key=shared.messaging_key,
         )  # fmt: skip
         retraining = model.retraining
         with settings_errors(file, "retraining"):
@@ -127,7 +142,7 @@ class ModelBuildStack(Stack):
                 self,
                 "Retraining",
                 pipeline=self.pipeline,
-                key=artifacts.key,
+                key=shared.messaging_key,
                 schedule_expression=retraining.schedule_expression,
                 parameters=retraining.parameters,
                 enabled=retraining.enabled,

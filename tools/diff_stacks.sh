@@ -5,8 +5,9 @@
 #
 # For each stack of the assembly (CDK_APP, default cdk.out) that the patterns match
 # (`cdk ls` globs), runs `cdk diff --method template --fail`: the stack's template
-# against the one CloudFormation holds (read through the CDK lookup role, so the
-# read-only diff roles can run it too). Writes each diff to the job summary
+# against the one CloudFormation holds (read through the CDK lookup role when the caller
+# may assume it, else with the caller's own credentials: the pull-request diff roles may
+# only DescribeStacks and GetTemplate). Writes each diff to the job summary
 # ($GITHUB_STEP_SUMMARY, else stdout) and the stacks that differ, space-separated, as
 # `stacks=...` to $GITHUB_OUTPUT (else stdout). A stack not deployed yet differs; a diff
 # that fails (no credentials, throttling) counts as a difference, so the deploy that

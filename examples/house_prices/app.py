@@ -10,7 +10,8 @@ Stacks (one account here; real setups often use one per environment):
 - `house-prices-prod`: the pinned version on instances with a 10% canary, autoscaling,
   data capture, a data-quality monitor and alarms that roll a bad update back.
 
-cdk-nag's AwsSolutions pack runs on every stack; this app acknowledges nothing itself.
+cdk-nag's AwsSolutions, NIST 800-53 R5, HIPAA Security and Serverless packs run on every
+stack; this app acknowledges nothing itself.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from aws_cdk import App, Duration, Environment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
-from cdk_nag import AwsSolutionsChecks
+from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, ServerlessChecks
 from constructs import Construct
 from definition import DATA_PREFIX, PIPELINE_NAME, pipeline_definition
 
@@ -72,9 +73,9 @@ class BuildStack(Stack):
             },
             data_read_prefixes=[DATA_PREFIX],
         )
-        topic = NotificationTopic(
-            self, "Notifications", key=self.store.key, display_name="house-prices MLOps"
-        ).topic
+        # Messages get their own key: the store's key is for stored data only.
+        notifications = NotificationTopic(self, "Notifications", display_name="house-prices MLOps")
+        topic, messaging_key = notifications.topic, notifications.key
         ModelApproval(
             self,
             "Approval",
@@ -82,7 +83,7 @@ class BuildStack(Stack):
             artifacts=self.store,
             evaluation_prefix=f"pipelines/{PIPELINE_NAME}/",
             topic=topic,
-            key=self.store.key,
+            key=messaging_key,
             policy="manual",
             problem_type="regression",
             thresholds=[
@@ -92,13 +93,13 @@ class BuildStack(Stack):
             primary_metric="rmse",
         )
         PipelineNotifications(
-            self, "Failures", pipeline=self.pipeline, topic=topic, topic_key=self.store.key
+            self, "Failures", pipeline=self.pipeline, topic=topic, topic_key=messaging_key
         )
         RetrainingSchedule(
             self,
             "Weekly",
             pipeline=self.pipeline,
-            key=self.store.key,
+            key=messaging_key,
             schedule_expression="cron(0 4 ? * SUN *)",
             parameters={"MaxRmse": "60"},
         )
@@ -159,7 +160,7 @@ class ServeStack(Stack):
                 if prod
                 else None
             ),
-            kms_key=store.key if prod else None,
+            kms_key=store.key,
         )
         monitor = (
             DataQualityMonitor(
@@ -185,8 +186,20 @@ class ServeStack(Stack):
             drift_features=["bmi", "bp"] if monitor else (),
         )
         # Callers of the endpoint: a role the web tier assumes.
+        # Its permission is a managed policy: a compliance review (NIST 800-53, HIPAA)
+        # wants no inline policies on roles people or services assume.
         caller = iam.Role(self, "Caller", assumed_by=iam.AccountRootPrincipal())
-        endpoint.grant_invoke(caller)
+        iam.ManagedPolicy(
+            self,
+            "InvokeEndpoint",
+            roles=[caller],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync"],
+                    resources=[endpoint.endpoint_arn],
+                )
+            ],
+        )
 
 
 def main() -> None:
@@ -194,7 +207,12 @@ def main() -> None:
     build = BuildStack(app, "house-prices-build")
     for env_name in PINNED:
         ServeStack(app, f"house-prices-{env_name}", build=build, env_name=env_name)
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    Validations.of(app).add_plugins(
+        AwsSolutionsChecks(app),
+        NIST80053R5Checks(app),
+        HIPAASecurityChecks(app),
+        ServerlessChecks(app),
+    )
     app.synth()
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from constructs_lib import placeholders
+from constructs_lib.images import model_monitor_image
 
 PIPELINE_NAME = "house-prices"
 PREFIX = f"s3://{placeholders.BUCKET_NAME}/pipelines/{PIPELINE_NAME}"
 DATA_PREFIX = "datasets/house-prices/"
 SKLEARN = "141502667606.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
-MONITOR = "468650794304.dkr.ecr.{region}.amazonaws.com/sagemaker-model-monitor-analyzer"
+NETWORK = {"EnableNetworkIsolation": True, "EnableInterContainerTrafficEncryption": True}
+"""Every job: no network access from the container, encrypted traffic between instances."""
 KEY = placeholders.KMS_KEY_ARN
 ROLE = placeholders.ROLE_ARN
 REPORT = "EvaluationReport"
@@ -78,6 +80,7 @@ def _processing(
             },
             "RoleArn": ROLE,
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            "NetworkConfig": dict(NETWORK),
             **extra,
         },
         "CacheConfig": {"Enabled": True, "ExpireAfter": "P30D"},
@@ -157,8 +160,7 @@ def pipeline_definition(*, region: str, model_package_group_name: str) -> dict[s
             },
             "RoleArn": ROLE,
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-            "EnableNetworkIsolation": True,
-            "EnableInterContainerTrafficEncryption": True,
+            **NETWORK,
         },
         "CacheConfig": {"Enabled": True, "ExpireAfter": "P30D"},
     }
@@ -186,7 +188,8 @@ def pipeline_definition(*, region: str, model_package_group_name: str) -> dict[s
     ]
     baseline = _processing(
         "DataQualityBaseline",
-        MONITOR.format(region=region),
+        # The analyzer as AWS documents it, the same image the monitor uses.
+        model_monitor_image(region),
         [
             _processing_input(
                 "baseline_dataset_input",
@@ -202,10 +205,13 @@ def pipeline_definition(*, region: str, model_package_group_name: str) -> dict[s
             "publish_cloudwatch_metrics": "Disabled",
         },
     )
-    baseline_file = lambda name: {  # noqa: E731
-        "ContentType": "application/json",
-        "S3Uri": _join(_output_uri("DataQualityBaseline", "baseline"), name),
-    }
+
+    def baseline_file(name: str) -> dict[str, Any]:
+        return {
+            "ContentType": "application/json",
+            "S3Uri": _join(_output_uri("DataQualityBaseline", "baseline"), name),
+        }
+
     rmse = {
         "Std:JsonGet": {
             "PropertyFile": {"Get": f"Steps.Evaluate.PropertyFiles.{REPORT}"},

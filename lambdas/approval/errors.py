@@ -7,7 +7,7 @@ class ConfigError(ValueError):
     """An environment variable is missing or invalid; the message names it.
 
     Raised on every invocation until the function is redeployed with fixed settings, so
-    the invocation fails and Lambda's async on-failure destination keeps the event.
+    the invocation fails and the function's dead-letter queue keeps the event.
     """
 
 

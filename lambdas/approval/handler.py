@@ -3,7 +3,7 @@
 Environment variables are listed in `config`. Invoked asynchronously by the EventBridge
 rule on "SageMaker Model Package State Change" events of the model package group.
 Dead-lettered events return normally; unexpected errors propagate so Lambda retries and
-then hands the event to the on-failure destination (see `logic`).
+then hands the event to its dead-letter queue (see `logic`).
 """
 
 from __future__ import annotations

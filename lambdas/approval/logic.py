@@ -35,11 +35,11 @@ Failure handling (principle 7, nothing is lost):
   invocation is dead-lettered as ``github-rate-limited`` with the message attribute
   ``retry_after_epoch`` (when GitHub allows the call again): replay the event after that
   time. Re-raising would make Lambda retry the event twice more (each time with its own
-  GitHub retries) and then write a second copy, in another format, through the
-  on-failure destination.
+  GitHub retries) and then write a second copy through the function's dead-letter
+  queue.
 - Anything else (AWS API errors such as AccessDenied, bugs) propagates: Lambda retries
-  the asynchronous invocation, then its on-failure destination (the same queue) keeps the
-  event.
+  the asynchronous invocation, then its dead-letter queue (the same queue) keeps the
+  event, with Lambda's `ErrorMessage` attribute.
 """
 
 from __future__ import annotations
@@ -582,7 +582,7 @@ def process(
         }
     except Exception:
         logger.exception(
-            "unexpected failure; Lambda retries the event, then its on-failure destination keeps it"
+            "unexpected failure; Lambda retries the event, then its dead-letter queue keeps it"
         )
         raise
     logger.info("event processed", extra={"result": result})

@@ -9,6 +9,8 @@ else fails) and the training job captures the validation rmse, mae and r2.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sagemaker.core.shapes import MetricDefinition
 from sagemaker.core.workflow.parameters import ParameterFloat
 from sagemaker.mlops.workflow import Pipeline
@@ -17,7 +19,7 @@ from pipelines._sdk import ScikitLearnPipeline
 from pipelines.diabetes_regressor import pipeline as settings
 
 
-def build(*, model_package_group_name: str, max_rmse: float, **arguments: str) -> Pipeline:
+def build(*, model_package_group_name: str, max_rmse: float, **arguments: Any) -> Pipeline:
     """See ``pipeline.build_pipeline`` (call it inside ``_offline.sdk_session``);
     ``arguments`` are the pipeline name, region, role, bucket, key and instance types."""
     builder = ScikitLearnPipeline(

@@ -26,6 +26,7 @@ Importing this module does not import the SageMaker SDK (a multi-second import);
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +94,13 @@ always predicting the mean scores); the reference model scores about 58 on the t
 _MAX_RMSE_LIMIT = 1000.0
 """Above the target's whole range (25-346): a larger MaxRmse would gate nothing."""
 
-PARAMETERS = ("processing_instance_type", "training_instance_type", "max_rmse")
+PARAMETERS = (
+    "processing_instance_type",
+    "training_instance_type",
+    "max_rmse",
+    "subnet_ids",
+    "security_group_ids",
+)
 """The keyword arguments of ``build_pipeline`` a model's settings may give."""
 
 
@@ -108,6 +115,8 @@ def build_pipeline(
     processing_instance_type: str = DEFAULT_INSTANCE_TYPE,
     training_instance_type: str = DEFAULT_INSTANCE_TYPE,
     max_rmse: float = DEFAULT_MAX_RMSE,
+    subnet_ids: Sequence[str] = (),
+    security_group_ids: Sequence[str] = (),
     **unknown: Any,
 ) -> Pipeline:
     """The pipeline as an SDK ``Pipeline``; ``.definition()`` gives its JSON.
@@ -118,7 +127,9 @@ def build_pipeline(
     ``processing_instance_type`` and ``training_instance_type`` (default ml.m5.large)
     and ``max_rmse`` (default 70.0, lower is better) set the defaults of the
     ProcessingInstanceType, TrainingInstanceType and MaxRmse parameters (an execution
-    may override them). Nothing is uploaded and no AWS API is called. Raises
+    may override them). ``subnet_ids`` and ``security_group_ids`` (both or
+    neither; default none) put every job in that VPC (each job is network-isolated
+    either way). Nothing is uploaded and no AWS API is called. Raises
     ConfigurationError naming every invalid or unknown argument.
     """
     arguments = {
@@ -131,12 +142,18 @@ def build_pipeline(
         "processing_instance_type": processing_instance_type,
         "training_instance_type": training_instance_type,
     }
-    check = argument_checks(**arguments)
+    check = argument_checks(
+        **arguments, subnet_ids=subnet_ids, security_group_ids=security_group_ids
+    )
     check.number("max_rmse", max_rmse, 0, _MAX_RMSE_LIMIT, low_open=True)
     unknown_arguments(check, unknown, PARAMETERS)
     check.done()
     pipeline: Pipeline = build_offline(
-        "pipelines.diabetes_regressor._definition", **arguments, max_rmse=float(max_rmse)
+        "pipelines.diabetes_regressor._definition",
+        **arguments,
+        subnet_ids=tuple(subnet_ids),
+        security_group_ids=tuple(security_group_ids),
+        max_rmse=float(max_rmse),
     )
     return pipeline
 

@@ -9,6 +9,8 @@ registers) and the training job captures the validation accuracy and AUC.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sagemaker.core.shapes import MetricDefinition
 from sagemaker.core.workflow.parameters import ParameterFloat
 from sagemaker.mlops.workflow import Pipeline
@@ -18,7 +20,7 @@ from pipelines.tabular_classifier import pipeline as settings
 
 
 def build(
-    *, model_package_group_name: str, model_quality_threshold: float, **arguments: str
+    *, model_package_group_name: str, model_quality_threshold: float, **arguments: Any
 ) -> Pipeline:
     """See ``pipeline.build_pipeline`` (call it inside ``_offline.sdk_session``);
     ``arguments`` are the pipeline name, region, role, bucket, key and instance types."""

@@ -21,6 +21,7 @@ Importing this module does not import the SageMaker SDK (a multi-second import);
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,6 +83,8 @@ def build_pipeline(
     processing_instance_type: str = DEFAULT_INSTANCE_TYPE,
     training_instance_type: str = DEFAULT_INSTANCE_TYPE,
     model_quality_threshold: float = DEFAULT_QUALITY_THRESHOLD,
+    subnet_ids: Sequence[str] = (),
+    security_group_ids: Sequence[str] = (),
 ) -> Pipeline:
     """The pipeline as an SDK ``Pipeline``; ``.definition()`` gives its JSON.
 
@@ -89,8 +92,10 @@ def build_pipeline(
     ``kms_key_arn`` default to the placeholders ``SageMakerPipeline`` replaces; step code
     is always referenced through ``placeholders.step_source`` (see ``step_sources``).
     The last three set the defaults of the ProcessingInstanceType, TrainingInstanceType
-    and ModelQualityThreshold parameters (an execution may override them). Nothing is
-    uploaded and no AWS API is called. Raises ConfigurationError naming every invalid
+    and ModelQualityThreshold parameters (an execution may override them).
+    ``subnet_ids`` and ``security_group_ids`` (both or neither; default none) put every
+    job in that VPC (each job is network-isolated either way). Nothing is uploaded and
+    no AWS API is called. Raises ConfigurationError naming every invalid
     argument.
     """
     arguments = {
@@ -103,13 +108,17 @@ def build_pipeline(
         "processing_instance_type": processing_instance_type,
         "training_instance_type": training_instance_type,
     }
-    check = argument_checks(**arguments)
+    check = argument_checks(
+        **arguments, subnet_ids=subnet_ids, security_group_ids=security_group_ids
+    )
     # The gated metric is an accuracy.
     check.number("model_quality_threshold", model_quality_threshold, 0, 1)
     check.done()
     pipeline: Pipeline = build_offline(
         "pipelines.tabular_classifier._definition",
         **arguments,
+        subnet_ids=tuple(subnet_ids),
+        security_group_ids=tuple(security_group_ids),
         model_quality_threshold=float(model_quality_threshold),
     )
     return pipeline

@@ -100,7 +100,8 @@ def test_approval_function_limits_and_failure_destination(synthesized):
         CLASSIFIER_BUILD, "AWS::Lambda::EventInvokeConfig"
     ).values()
     assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
-    assert "OnFailure" in invoke_config["Properties"]["DestinationConfig"]
+    queue, attribute = props["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"]
+    assert (queue.startswith("ApprovalDeadLetterQueue"), attribute) == (True, "Arn")
 
 
 def test_regressor_approval_gates_on_maximums_with_lower_is_better(synthesized):
@@ -188,12 +189,12 @@ def test_retraining_follows_each_models_setting(synthesized):
 
 
 def test_github_oidc_roles_are_limited_to_the_repository(synthesized):
+    repo = "repo:example-org/sagemaker-mlops"
     for stack, subjects in [
-        (BUILD, ["repo:example-org/sagemaker-mlops:ref:refs/heads/main"]),
-        (STAGING, ["repo:example-org/sagemaker-mlops:environment:staging"]),
-        (PROD, ["repo:example-org/sagemaker-mlops:environment:prod"]),
+        (BUILD, [f"{repo}:ref:refs/heads/main:ref:refs/heads/main", f"{repo}:ref:refs/heads/main"]),
+        (STAGING, f"{repo}:environment:staging:ref:refs/heads/main"),
+        (PROD, f"{repo}:environment:prod:ref:refs/heads/main"),
     ]:
-        synthesized.only(stack, "AWS::IAM::OIDCProvider")
         roles = synthesized.resources(stack, "AWS::IAM::Role")
         (deploy,) = [
             r for r in roles.values() if r["Properties"].get("RoleName", "").endswith("-deploy")
@@ -204,8 +205,10 @@ def test_github_oidc_roles_are_limited_to_the_repository(synthesized):
         (statement,) = deploy["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
         assert statement["Condition"] == {
-            "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
-            "ForAnyValue:StringLike": {"token.actions.githubusercontent.com:sub": subjects},
+            "StringEquals": {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub": subjects,
+            }
         }
     # Once per account: no model stack has an OIDC provider or a GitHub role.
     for stack in synthesized.templates:

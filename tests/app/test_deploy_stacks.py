@@ -213,6 +213,13 @@ def test_environment_stacks_hold_only_shared_pieces(synthesized):
             "AWS::IAM::OIDCProvider",
             "AWS::IAM::Role",
             "AWS::IAM::Policy",
+            # GitHubDeployAccess's provider "ensure" mode: AwsCustomResource, its
+            # function and that function's encrypted log group.
+            "Custom::AWS",
+            "AWS::Lambda::Function",
+            "AWS::Logs::LogGroup",
+            # ArtifactStore with removal_policy destroy (staging) empties its buckets.
+            "Custom::S3AutoDeleteObjects",
         }, stack
     # staging removes, prod retains (removal_policy of each environment file).
     for stack, policy in [(STAGING, "Delete"), (PROD, "Retain")]:

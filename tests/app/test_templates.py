@@ -48,17 +48,32 @@ def acknowledgements(synthesized, stacks: list[str]) -> dict[str, str]:
     return found
 
 
+PACKS = ("AwsSolutions", "NIST.800.53.R5", "HIPAA.Security", "Serverless")
+"""The cdk-nag packs the app runs, by plugin name."""
+ACKNOWLEDGED = re.compile(
+    r"(?P<pack>AwsSolutions|NIST\.800\.53\.R5|HIPAA\.Security|Serverless)::(?P=pack)-"
+    r"(?P<rule>[A-Za-z0-9]+)(?P<finding>\[[^\]]+\])?"
+)
+"""`<pack>::<pack>-<rule>[<finding>]`: one finding id, the finding named where the rule
+reports one (IAM4/IAM5 wildcards)."""
+
+
 def test_every_acknowledgement_names_one_finding_and_a_reason(synthesized, variant):
     found = {
         **acknowledgements(synthesized, STACKS),
         **acknowledgements(variant, VARIANT_STACKS),
     }
     assert len(found) > 20
+    rules = [key.split(" ", 1)[1] for key in found]
     for key, reason in found.items():
         rule = key.split(" ", 1)[1]
-        assert re.fullmatch(r"AwsSolutions::AwsSolutions-[A-Z]+\d+(\[[^\]]+\])?", rule), rule
-        assert rule != "AwsSolutions::AwsSolutions-IAM5", "IAM5 must name the exact finding"
+        assert ACKNOWLEDGED.fullmatch(rule), rule
         assert len(reason) >= 20, key
+    # A rule that reports findings (IAM5[Action::...]) is never acknowledged whole.
+    with_findings = {r.split("[", 1)[0] for r in rules if "[" in r}
+    assert with_findings >= {"AwsSolutions::AwsSolutions-IAM5", "AwsSolutions::AwsSolutions-IAM4"}
+    assert [r for r in rules if r in with_findings] == []
+    assert {ACKNOWLEDGED.fullmatch(r).group("pack") for r in rules} == set(PACKS)  # type: ignore[union-attr]
 
 
 def test_each_model_build_stack_acknowledges_its_own_findings(synthesized):
@@ -71,30 +86,58 @@ def test_each_model_build_stack_acknowledges_its_own_findings(synthesized):
         assert {key.split(" ", 1)[0].split("/")[1] for key in found} == {stack}
 
 
-def test_cdk_nag_fails_synth_on_an_unacknowledged_finding(tmp_path):
-    """The app really runs cdk-nag: a queue without a dead-letter queue stops synth.
-    `models=` and `environments=` limit the stacks built."""
+@pytest.fixture(scope="module")
+def new_findings(tmp_path_factory) -> dict[str, dict[str, list[str]]]:
+    """The app (one model, no environment) with one new finding for each pack: a queue
+    without a dead-letter queue (AwsSolutions-SQS3, Serverless-SQSRedrivePolicy) and a
+    log group without a customer-managed key (CloudWatchLogGroupEncrypted of NIST 800-53
+    R5 and HIPAA Security). Synth must raise; returns each pack's violations."""
     from aws_cdk import App
+    from aws_cdk import aws_logs as logs
     from aws_cdk import aws_sqs as sqs
 
     from app import build_app
     from config.settings import load_settings
     from tests.conftest import cdk_context
 
-    app = App(outdir=str(tmp_path), context=cdk_context())
+    outdir = tmp_path_factory.mktemp("nag")
+    app = App(outdir=str(outdir), context=cdk_context())
     stacks = build_app(app, load_settings(environments=[], models=[CLASSIFIER]))
     assert sorted(stacks) == [BUILD, CLASSIFIER_BUILD]
     sqs.Queue(stacks[CLASSIFIER_BUILD], "Unchecked", enforce_ssl=True)
-    with pytest.raises(Exception, match="ValidationFailed") as failure:
+    logs.LogGroup(stacks[CLASSIFIER_BUILD], "Unencrypted", retention=logs.RetentionDays.ONE_YEAR)
+    with pytest.raises(Exception, match="ValidationFailed"):
         app.synth()
-    del failure
-    report = json.loads((tmp_path / "validation-report.json").read_text())
-    violations = {
-        v["ruleName"]: [c["constructPath"] for c in v["violatingConstructs"]]
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return {
+        plugin["pluginName"]: {
+            v["ruleName"]: [c["constructPath"] for c in v["violatingConstructs"]]
+            for v in plugin["violations"]
+        }
         for plugin in report["pluginReports"]
-        for v in plugin["violations"]
+        if plugin["conclusion"] == "failure"
     }
-    assert violations == {"AwsSolutions-SQS3": [f"{CLASSIFIER_BUILD}/Unchecked/Resource"]}
+
+
+QUEUE = f"{CLASSIFIER_BUILD}/Unchecked/Resource"
+LOG_GROUP = f"{CLASSIFIER_BUILD}/Unencrypted/Resource"
+
+
+@pytest.mark.parametrize(
+    ("pack", "violations"),
+    [
+        ("AwsSolutions", {"AwsSolutions-SQS3": [QUEUE]}),
+        ("NIST.800.53.R5", {"NIST.800.53.R5-CloudWatchLogGroupEncrypted": [LOG_GROUP]}),
+        ("HIPAA.Security", {"HIPAA.Security-CloudWatchLogGroupEncrypted": [LOG_GROUP]}),
+        ("Serverless", {"Serverless-SQSRedrivePolicy": [QUEUE]}),
+    ],
+)
+def test_each_pack_stops_synth_on_a_new_finding(new_findings, pack, violations):
+    """The app really runs all four packs, and each fails synth on a finding of its own
+    (and on nothing else: the app itself is clean). `models=` and `environments=` limit
+    the stacks built."""
+    assert new_findings[pack] == violations
+    assert sorted(new_findings) == sorted(PACKS)
 
 
 def test_every_stack_is_named_for_its_model_and_environment(synthesized):

@@ -90,6 +90,65 @@ def test_removal_policy_applies_to_key_and_buckets(stack, policy, expected):
             assert resource["DeletionPolicy"] == expected, resource_type
 
 
+def test_destroy_also_deletes_every_object_version(stack):
+    """Staging: `cdk destroy` must not stop at a versioned bucket that holds objects, so
+    CDK's auto-delete custom resource empties both buckets (all versions) first."""
+    store = ArtifactStore(stack, "Store", removal_policy=RemovalPolicy.DESTROY)
+    t = Template.from_stack(stack)
+    emptied = {
+        props["Properties"]["BucketName"]["Ref"]
+        for props in t.find_resources("Custom::S3AutoDeleteObjects").values()
+    }
+    assert emptied == {
+        stack.resolve(b.bucket_name)["Ref"] for b in (store.bucket, store.access_logs_bucket)
+    }
+    # The provider may delete objects only after the bucket policy says so, and only its
+    # own buckets' objects.
+    t.has_resource_properties(
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": stack.resolve(store.bucket.bucket_name),
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": Match.array_with(["s3:DeleteObject*"])})]
+                )
+            },
+        },
+    )
+
+
+def test_retain_deletes_nothing(stack):
+    ArtifactStore(stack, "Store")
+    assert Template.from_stack(stack).find_resources("Custom::S3AutoDeleteObjects") == {}
+
+
+def test_access_log_bucket_is_versioned_and_expires_old_versions(stack):
+    store = ArtifactStore(stack, "Store")
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketName": Match.absent(),
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": {
+                "Rules": [
+                    Match.object_like(
+                        {
+                            "ExpirationInDays": 365,
+                            "NoncurrentVersionExpiration": {"NoncurrentDays": 365},
+                        }
+                    )
+                ]
+            },
+        },
+    )
+    assert store.access_logs_bucket is not store.bucket
+
+
 def test_noncurrent_expiration_is_configurable(stack):
     ArtifactStore(stack, "Store", noncurrent_version_expiration=Duration.days(30))
     Template.from_stack(stack).has_resource_properties(

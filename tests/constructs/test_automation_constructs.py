@@ -1,4 +1,5 @@
-"""ModelApproval, PipelineNotifications, RetrainingSchedule, GitHubDeployAccess: props and errors."""
+"""ModelApproval, PipelineNotifications, RetrainingSchedule: props and errors
+(GitHubDeployAccess: test_github_deploy_access.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,16 @@ import json
 import pytest
 from aws_cdk import Duration
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Capture, Match, Template
 
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.github_deploy_access import GitHubDeployAccess
 from constructs_lib.metrics import MetricThreshold
 from constructs_lib.model_approval import ModelApproval
 from constructs_lib.pipeline_notifications import PipelineNotifications
 from constructs_lib.retraining_schedule import RetrainingSchedule
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
 from tests.constructs.automation import parts
+from tests.support.principals import service_grants, unconditioned
 
 
 def approval(stack, **kwargs):
@@ -447,95 +448,6 @@ def test_schedule_errors_name_the_setting(stack, kwargs, message):
         RetrainingSchedule(stack, "S", pipeline=pipeline, key=store.key, **kwargs)
 
 
-def test_existing_provider_is_reused_at_its_fixed_arn(stack):
-    access = GitHubDeployAccess(stack, "GitHub", repository="org/repo", create_provider=False)
-    t = Template.from_stack(stack)
-    assert t.find_resources("AWS::IAM::OIDCProvider") == {}
-    assert stack.resolve(access.provider_arn) == (
-        "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
-    )
-
-
-def test_diff_role_trusts_only_pull_requests(stack):
-    GitHubDeployAccess(stack, "GitHub", repository="org/repo")
-    roles = Template.from_stack(stack).find_resources("AWS::IAM::Role")
-    (diff,) = [r for k, r in roles.items() if k.startswith("GitHubDiffRole")]
-    (statement,) = diff["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert statement["Condition"]["ForAnyValue:StringLike"] == {
-        "token.actions.githubusercontent.com:sub": ["repo:org/repo:pull_request"]
-    }
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        (
-            {"repository": "not-a-repo"},
-            "GitHubDeployAccess repository: got 'not-a-repo'; allowed owner/name",
-        ),
-        (
-            {"repository": "o/r", "branches": [], "environments": []},
-            "GitHubDeployAccess branches: got \\[\\]; allowed at least one branch or environment",
-        ),
-        (
-            {"repository": "o/r", "branches": ["a b"]},
-            r"GitHubDeployAccess branches: got \['a b'\]; allowed each name",
-        ),
-        (
-            {"repository": "o/r", "environments": "prod"},
-            r"GitHubDeployAccess environments: got a str 'prod'; allowed a list",
-        ),
-        (
-            {"repository": "o/r", "role_name_prefix": "x" * 58},
-            "GitHubDeployAccess role_name_prefix: got 'x{58}'; allowed 1-57",
-        ),
-        (
-            {"repository": "o/r", "existing_provider_arn": "arn:aws:iam::1:oidc-provider/x"},
-            "GitHubDeployAccess existing_provider_arn: got 'arn:aws:iam::1:oidc-provider/x';"
-            " allowed the ARN of an IAM OIDC provider",
-        ),
-    ],
-)
-def test_github_errors_name_the_setting(stack, kwargs, message):
-    with pytest.raises(ConfigurationError, match=message):
-        GitHubDeployAccess(stack, "GitHub", **kwargs)
-
-
-def test_github_deploy_role_is_the_default_child(stack):
-    access = GitHubDeployAccess(stack, "GitHub", repository="o/r")
-    assert access.node.default_child is access.deploy_role
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "provider"),
-    [
-        (
-            {
-                "existing_provider_arn": "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com"
-            },
-            "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com",
-        ),
-        (
-            {"create_provider": False},
-            "arn:aws:iam::111111111111:oidc-provider/token.actions.githubusercontent.com",
-        ),
-    ],
-)
-def test_github_uses_an_existing_provider_without_creating_one(stack, kwargs, provider):
-    GitHubDeployAccess(stack, "GitHub", repository="o/r", **kwargs)
-    template = Template.from_stack(stack)
-    template.resource_count_is("AWS::IAM::OIDCProvider", 0)
-    template.resource_count_is("Custom::AWSCDKOpenIdConnectProvider", 0)
-    template.has_resource_properties(
-        "AWS::IAM::Role",
-        {
-            "AssumeRolePolicyDocument": {
-                "Statement": [Match.object_like({"Principal": {"Federated": provider}})]
-            }
-        },
-    )
-
-
 def test_approval_reads_reports_from_any_bucket(stack):
     """An existing bucket (not an ArtifactStore) holds the reports: read on the prefix only."""
     from aws_cdk import aws_s3 as s3
@@ -547,3 +459,99 @@ def test_approval_reads_reports_from_any_bucket(stack):
     assert [r["Resource"] for r in reads] == [
         ["arn:aws:s3:::team-reports", "arn:aws:s3:::team-reports/models/churn/*"]
     ]
+
+
+# Confused deputy: every service principal these constructs add names its source, or is
+# one AWS documents as unable to (tests/support/principals.py).
+
+
+def grants_without_source(stack):  # type: ignore[no-untyped-def]
+    template = Template.from_stack(stack).to_json()
+    return unconditioned(service_grants(template), "111111111111", template)
+
+
+def key_services(stack) -> dict[str, dict]:  # type: ignore[type-arg]
+    """The service statements of the stack's keys, by service."""
+    keys = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
+    return {
+        s["Principal"]["Service"]: s
+        for key in keys
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if "Service" in s["Principal"]
+    }
+
+
+def test_schedule_role_trusts_only_this_accounts_default_schedule_group(stack):
+    store, _, pipeline = parts(stack)
+    RetrainingSchedule(
+        stack, "S", pipeline=pipeline, key=store.key, schedule_expression="rate(1 day)"
+    )
+    roles = Template.from_stack(stack).find_resources(
+        "AWS::IAM::Role", {"Properties": {"Description": Match.string_like_regexp("on a schedule")}}
+    )
+    (role,) = roles.values()
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "111111111111"},
+        "ArnEquals": {
+            "aws:SourceArn": "arn:aws:scheduler:eu-west-1:111111111111:schedule-group/default"
+        },
+    }
+    # The scheduler's role sends dead letters: EventBridge gets nothing on the key.
+    assert "events.amazonaws.com" not in key_services(stack)
+    assert grants_without_source(stack) == []
+
+
+def test_approval_rule_is_the_only_source_of_its_invocations_and_dead_letters(stack):
+    approval(stack)
+    t = Template.from_stack(stack)
+    rule = Capture()
+    t.has_resource_properties(
+        "AWS::Lambda::Permission",
+        {"Principal": "events.amazonaws.com", "SourceArn": {"Fn::GetAtt": [rule, "Arn"]}},
+    )
+    assert t.to_json()["Resources"][rule.as_string()]["Type"] == "AWS::Events::Rule"
+    t.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Condition": {
+                                    "ArnEquals": {
+                                        "aws:SourceArn": {"Fn::GetAtt": [rule.as_string(), "Arn"]}
+                                    }
+                                },
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+    events = key_services(stack)["events.amazonaws.com"]
+    assert events["Sid"] == "AllowEventBridgeToDeliverEncrypted"
+    assert "Condition" not in events  # EventBridge's KMS calls carry no source keys
+    assert grants_without_source(stack) == []
+
+
+def test_notifications_name_their_rule_on_the_dead_letter_queue(stack):
+    store, _, pipeline = parts(stack)
+    topic = sns.Topic(stack, "Topic", master_key=store.key)
+    notifications = PipelineNotifications(
+        stack, "N", pipeline=pipeline, topic=topic, topic_key=store.key
+    )
+    rule_id = stack.get_logical_id(notifications.rule.node.default_child)
+    (queue_policy,) = Template.from_stack(stack).find_resources("AWS::SQS::QueuePolicy").values()
+    (send,) = [
+        s
+        for s in queue_policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
+    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    # Only the documented exceptions: EventBridge on the topic policy and the key.
+    assert grants_without_source(stack) == []

@@ -52,7 +52,8 @@ def test_schedule_runs_the_job_definition_on_the_endpoint(stack):
         {
             "JobDefinitionName": m.job_definition_name,
             "DataQualityAppSpecification": {
-                "ImageUri": "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer:latest",
+                # As AWS documents it: no version tag exists, and never :latest.
+                "ImageUri": "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer",
                 "Environment": {"publish_cloudwatch_metrics": "Enabled"},
             },
             "DataQualityJobInput": {
@@ -63,7 +64,10 @@ def test_schedule_runs_the_job_definition_on_the_endpoint(stack):
                     {"InstanceType": "ml.m5.large", "VolumeKmsKeyId": Match.any_value()}
                 )
             },
-            "NetworkConfig": {"EnableNetworkIsolation": True},
+            "NetworkConfig": {
+                "EnableNetworkIsolation": True,
+                "EnableInterContainerTrafficEncryption": True,
+            },
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         },
     )
@@ -390,3 +394,63 @@ def test_volume_key_grants_only_for_aws_resources(stack):
     for statement in statements:
         assert statement["Action"] == "kms:CreateGrant"
         assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
+SUBNETS = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+GROUPS = ["sg-0123456789abcdef0"]
+
+
+def test_monitoring_jobs_run_in_the_given_vpc(stack):
+    from aws_cdk import aws_ec2 as ec2
+
+    from constructs_lib.vpc_config import VpcConfig
+
+    group = ec2.SecurityGroup.from_security_group_id(stack, "Group", GROUPS[0])
+    subnets = [ec2.Subnet.from_subnet_id(stack, f"Subnet{i}", s) for i, s in enumerate(SUBNETS)]
+    monitor(stack, vpc=VpcConfig(subnets=subnets, security_groups=[group]))
+    t = Template.from_stack(stack)
+    t.has_resource_properties(
+        "AWS::SageMaker::DataQualityJobDefinition",
+        {
+            "NetworkConfig": {
+                "EnableNetworkIsolation": True,
+                "EnableInterContainerTrafficEncryption": True,
+                "VpcConfig": {"Subnets": SUBNETS, "SecurityGroupIds": GROUPS},
+            }
+        },
+    )
+    statements = [
+        s
+        for p in t.find_resources("AWS::IAM::Policy").values()
+        if "MonitorRole" in json.dumps(p["Properties"]["Roles"])
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = json.dumps([s["Action"] for s in statements])
+    for action in ("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeVpcs"):
+        assert action in actions
+    (create,) = [s for s in statements if s["Action"] == "ec2:CreateNetworkInterface"]
+    assert all(f"subnet/{subnet}" in json.dumps(create["Resource"]) for subnet in SUBNETS)
+
+
+def test_no_network_interface_permissions_outside_a_vpc(stack):
+    monitor(stack)
+    t = Template.from_stack(stack)
+    assert "ec2:" not in json.dumps(t.find_resources("AWS::IAM::Policy"))
+    (job,) = t.find_resources("AWS::SageMaker::DataQualityJobDefinition").values()
+    assert "VpcConfig" not in job["Properties"]["NetworkConfig"]
+
+
+def test_vpc_must_be_a_vpc_config(stack):
+    with pytest.raises(
+        ConfigurationError, match=r"DataQualityMonitor vpc: got a dict .*; allowed a VpcConfig"
+    ):
+        monitor(stack, vpc={"subnets": SUBNETS})
+
+
+def test_image_can_be_pinned_by_digest(stack):
+    image = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/analyzer@sha256:" + "a" * 64
+    monitor(stack, image_uri=image)
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::SageMaker::DataQualityJobDefinition",
+        {"DataQualityAppSpecification": Match.object_like({"ImageUri": image})},
+    )

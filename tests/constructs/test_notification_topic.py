@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
@@ -43,25 +41,47 @@ def test_only_this_accounts_alarms_and_tls_may_publish(stack):
     assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_cloudwatch_and_eventbridge_may_use_the_key(stack):
-    """CloudWatch only for this account's alarms (confused deputy); EventBridge without
-    source conditions, which its KMS requests do not carry."""
-    topic(stack)
+def key_statements(stack):  # type: ignore[no-untyped-def]
+    """The created or given key's policy statements for service principals, by service."""
     (key,) = Template.from_stack(stack).find_resources("AWS::KMS::Key").values()
-    statements = {
-        json.dumps(s["Principal"]): s
+    return {
+        s["Principal"]["Service"]: s
         for s in key["Properties"]["KeyPolicy"]["Statement"]
         if "Service" in s["Principal"]
     }
-    alarms = statements['{"Service": "cloudwatch.amazonaws.com"}']
+
+
+def test_only_this_accounts_alarms_may_use_the_key(stack):
+    """CloudWatch only for this account's alarms (confused deputy); nothing else."""
+    topic(stack)
+    statements = key_statements(stack)
+    assert sorted(statements) == ["cloudwatch.amazonaws.com"]
+    alarms = statements["cloudwatch.amazonaws.com"]
     assert alarms["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert alarms["Condition"] == {
         "StringEquals": {"aws:SourceAccount": "111111111111"},
         "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:111111111111:alarm:*"},
     }
-    events = statements['{"Service": "events.amazonaws.com"}']
+
+
+def test_event_rules_may_use_the_key_only_when_allowed(stack):
+    """EventBridge without source conditions, which its KMS requests do not carry."""
+    created, _ = topic(stack)
+    created.allow_event_rules()
+    events = key_statements(stack)["events.amazonaws.com"]
     assert events["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
     assert "Condition" not in events
+
+
+def test_without_a_key_the_topic_has_its_own_rotating_key(stack):
+    created = NotificationTopic(stack, "Topic", display_name="Alarms")
+    t = Template.from_stack(stack)
+    (key_id,) = t.find_resources("AWS::KMS::Key", {"Properties": {"EnableKeyRotation": True}})
+    assert created.key.node.scope is created
+    t.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}}
+    )
+    assert sorted(key_statements(stack)) == ["cloudwatch.amazonaws.com"]
 
 
 def test_topic_is_the_default_child(stack):
@@ -80,3 +100,8 @@ def test_topic_is_the_default_child(stack):
 def test_display_name_limits(stack, display_name, message):
     with pytest.raises(ConfigurationError, match=message):
         NotificationTopic(stack, "Topic", key=kms.Key(stack, "Key"), display_name=display_name)
+
+
+def test_key_must_be_a_key(stack):
+    with pytest.raises(ConfigurationError, match="NotificationTopic key: got a str 'k'; allowed"):
+        NotificationTopic(stack, "Topic", key="k", display_name="Alarms")  # type: ignore[arg-type]

@@ -38,6 +38,64 @@ def test_vpc_from_settings(stack):
     )
 
 
+def test_vpc_of_subnet_and_group_constructs_gets_network_interface_permissions(stack):
+    from aws_cdk import aws_ec2 as ec2
+
+    from constructs_lib.vpc_config import VpcConfig
+
+    vpc = ec2.Vpc(stack, "Vpc", max_azs=2, nat_gateways=0, subnet_configuration=[
+        ec2.SubnetConfiguration(name="private", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+    ])  # fmt: skip
+    group = ec2.SecurityGroup(stack, "Group", vpc=vpc)
+    m = model(stack, vpc=VpcConfig(subnets=vpc.isolated_subnets, security_groups=[group]))
+    assert m.vpc is not None and len(m.vpc.subnet_ids) == 2
+    t = Template.from_stack(stack)
+    (resource,) = t.find_resources("AWS::SageMaker::Model").values()
+    config = resource["Properties"]["VpcConfig"]
+    assert [s["Ref"] for s in config["Subnets"]] == [
+        stack.resolve(s.subnet_id)["Ref"] for s in vpc.isolated_subnets
+    ]
+    assert config["SecurityGroupIds"] == [stack.resolve(group.security_group_id)]
+    statements = [
+        s
+        for p in t.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    (create,) = [s for s in statements if s["Action"] == "ec2:CreateNetworkInterface"]
+    assert json.dumps(stack.resolve(group.security_group_id)) in json.dumps(create["Resource"])
+    (manage,) = [s for s in statements if "ec2:DeleteNetworkInterface" in s["Action"]]
+    assert len(manage["Condition"]["ArnLike"]["ec2:Subnet"]) == 2
+
+
+def test_model_vpc_is_still_accepted_and_becomes_a_vpc_config(stack):
+    from constructs_lib.vpc_config import VpcConfig
+
+    m = model(stack, vpc=ModelVpc(subnet_ids=[SUBNET], security_group_ids=[GROUP]))
+    assert m.vpc == VpcConfig(subnets=[SUBNET], security_groups=[GROUP])
+
+
+def test_vpc_config_counts_and_ids_are_checked():
+    from constructs_lib.vpc_config import VpcConfig
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"VpcConfig subnets: got 17 items; allowed 1 to 16; security_groups\[0\]: got"
+        r" 'sg-1'; allowed an ec2.ISecurityGroup or sg-<8 or 17 hex digits>",
+    ):
+        VpcConfig(subnets=[SUBNET] * 17, security_groups=["sg-1"])
+
+
+def test_vpc_config_needs_lists_of_subnets_or_ids():
+    from constructs_lib.vpc_config import VpcConfig
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"VpcConfig subnets: got a str .*; allowed a list of 1 to 16 \(each an ec2.ISubnet"
+        r" or subnet-<8 or 17 hex digits>\); security_groups\[0\]: got an int 5",
+    ):
+        VpcConfig(subnets=SUBNET, security_groups=[5])  # type: ignore[arg-type]
+
+
 def test_vpc_needs_subnets_and_groups():
     with pytest.raises(
         ConfigurationError, match=r"ModelVpc subnet_ids: got \[\]; allowed 1 to 16 ids"

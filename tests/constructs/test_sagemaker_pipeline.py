@@ -292,6 +292,48 @@ def test_every_job_command_exists_in_the_staged_code(stack, store, tmp_path):
     assert missing_step_code(rendered, objects) == ["Prep: /opt/ml/processing/input/code/other.py"]
 
 
+def test_training_code_from_the_code_channel_is_found_in_the_staged_code(stack, store, tmp_path):
+    """Network-isolated training: the archive arrives as the `code` channel and
+    sagemaker_submit_directory names its path in the container."""
+    script = tmp_path / "train.py"
+    script.write_text("print('train')\n")
+    archive = tmp_path / "sourcedir.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(script, arcname="train.py")
+    train = training_step(
+        HyperParameters={
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": "/opt/ml/input/data/code/sourcedir.tar.gz",
+        },
+        EnableNetworkIsolation=True,
+        EnableInterContainerTrafficEncryption=True,
+    )
+    train["Arguments"]["InputDataConfig"].append(
+        {
+            "ChannelName": "code",
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": placeholders.step_source("train"),
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+        }
+    )
+    make(stack, store, None, definition=definition_of(train), step_sources={"train": archive})
+    assembly = stack.node.root.synth()
+    template = assembly.get_stack_by_name("Test").template
+    objects = staged_objects(template, Path(assembly.directory))
+    rendered = rendered_definition(template)
+    assert [(s, c) for s, c, _ in job_commands(rendered, objects)] == [("Train", "train.py")]
+    assert missing_step_code(rendered, objects) == []
+    # A path no channel delivers is noticed.
+    rendered["Steps"][0]["Arguments"]["HyperParameters"]["sagemaker_submit_directory"] = (
+        "/opt/ml/input/data/source/sourcedir.tar.gz"
+    )
+    assert missing_step_code(rendered, objects) == ["Train: train.py"]
+
+
 # -- definition sources and errors ------------------------------------------------------
 
 
@@ -1243,10 +1285,121 @@ def test_steps_in_a_vpc_are_refused_with_the_way_out(stack, store, kind, path):
     with pytest.raises(
         ConfigurationError,
         match=rf"step '{job['Name']}' \({kind}\) at Steps\[0\]: VpcConfig at Steps\[0\]\.Arguments"
-        rf"\.{path}; allowed steps without VpcConfig.* pass role= an execution role that also"
-        r" has the network-interface permissions SageMaker documents \(ec2:CreateNetworkInterface,",
+        rf"\.{path}; allowed steps without VpcConfig, or vpc= the VpcConfig the steps use \(the"
+        r" created role then gets the network-interface permissions SageMaker documents:"
+        r" ec2:CreateNetworkInterface,",
     ):
         pipeline_of(stack, store, job)
+
+
+# -- jobs in a VPC ---------------------------------------------------------------------
+
+SUBNETS = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"]
+GROUPS = ["sg-0123456789abcdef0"]
+
+
+def vpc_jobs(subnets: list[str] = SUBNETS, groups: list[str] = GROUPS) -> list[dict]:
+    """A processing and a training step in the VPC."""
+    vpc = {"Subnets": subnets, "SecurityGroupIds": groups}
+    processing = check_step("QualityCheck")
+    processing["Type"] = "Processing"
+    processing["Arguments"]["NetworkConfig"] = {
+        "EnableNetworkIsolation": True,
+        "EnableInterContainerTrafficEncryption": True,
+        "VpcConfig": vpc,
+    }
+    return [processing, training_step(VpcConfig=vpc)]
+
+
+def test_jobs_in_the_given_vpc_get_the_network_interface_permissions(stack, store):
+    from constructs_lib.vpc_config import VpcConfig
+
+    pipeline = pipeline_of(
+        stack, store, *vpc_jobs(), vpc=VpcConfig(subnets=SUBNETS, security_groups=GROUPS)
+    )
+    assert pipeline.vpc is not None
+    statements = role_statements(stack)
+    by_action = {
+        action: s
+        for s in statements
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if action.startswith("ec2:")
+    }
+    assert set(by_action) == {
+        "ec2:CreateNetworkInterface",
+        "ec2:CreateNetworkInterfacePermission",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DeleteNetworkInterfacePermission",
+        "ec2:DescribeDhcpOptions",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeVpcs",
+    }
+    create = json.dumps(by_action["ec2:CreateNetworkInterface"]["Resource"])
+    for subnet in SUBNETS:
+        assert f":subnet/{subnet}" in create
+    assert f":security-group/{GROUPS[0]}" in create
+    assert ":network-interface/*" in create
+    # Sharing and deleting interfaces: only those in the given subnets.
+    for action in ("ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface"):
+        condition = by_action[action]["Condition"]["ArnLike"]["ec2:Subnet"]
+        assert len(condition) == len(SUBNETS)
+        assert all(SUBNETS[i] in json.dumps(c) for i, c in enumerate(condition))
+    assert by_action["ec2:DescribeVpcs"]["Resource"] == "*"
+    assert "Condition" not in by_action["ec2:DescribeVpcs"]
+
+
+def test_no_network_interface_permissions_without_a_vpc(stack, store):
+    pipeline_of(stack, store, training_step())
+    actions = json.dumps([s["Action"] for s in role_statements(stack)])
+    assert "ec2:" not in actions
+
+
+def test_a_step_in_other_subnets_is_refused(stack, store):
+    from constructs_lib.vpc_config import VpcConfig
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"step 'Train' \(Training\) at Steps\[1\]: VpcConfig.Subnets"
+        r" \['subnet-0000000000000000a'\] at Steps\[1\]\.Arguments\.VpcConfig; allowed a"
+        r" non-empty list of the vpc's Subnets",
+    ):
+        processing, _train = vpc_jobs()
+        pipeline_of(
+            stack,
+            store,
+            processing,
+            training_step(
+                VpcConfig={"Subnets": ["subnet-0000000000000000a"], "SecurityGroupIds": GROUPS}
+            ),
+            vpc=VpcConfig(subnets=SUBNETS, security_groups=GROUPS),
+        )
+
+
+def test_a_job_step_outside_the_given_vpc_is_refused(stack, store):
+    from constructs_lib.vpc_config import VpcConfig
+
+    processing, _train = vpc_jobs()
+    with pytest.raises(
+        ConfigurationError,
+        match=r"step 'Train' \(Training\) at Steps\[1\]: no VpcConfig; allowed every job step"
+        r" in the VPC given as vpc=",
+    ):
+        pipeline_of(
+            stack,
+            store,
+            processing,
+            training_step(),
+            vpc=VpcConfig(subnets=SUBNETS, security_groups=GROUPS),
+        )
+
+
+def test_vpc_must_be_a_vpc_config(stack, store):
+    with pytest.raises(
+        ConfigurationError, match=r"SageMakerPipeline vpc: got a dict .*; allowed a VpcConfig"
+    ):
+        pipeline_of(stack, store, training_step(), vpc={"subnets": SUBNETS})
 
 
 def test_lambda_function_must_be_an_arn(stack, store):
@@ -1434,5 +1587,4 @@ def test_volume_key_grants_only_for_aws_resources(stack, store, code):
     (statement,) = statements
     assert statement["Action"] == "kms:CreateGrant"
     assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
-    (key_id,) = Template.from_stack(stack).find_resources("AWS::KMS::Key")
-    assert statement["Resource"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert statement["Resource"] == stack.resolve(store.key.key_arn)

@@ -781,7 +781,7 @@ def test_aws_errors_propagate_for_lambda_to_retry(
     missing = "arn:aws:sagemaker:us-east-1:123456789012:model-package/tabular-classifier/41"
     with pytest.raises(ClientError):
         run(package_event("pending.json", missing), make_config())
-    assert outputs.dead_letters() == []  # the on-failure destination keeps it instead
+    assert outputs.dead_letters() == []  # the function's dead-letter queue keeps it instead
 
 
 # -- through the Lambda handler --------------------------------------------------------------

@@ -459,9 +459,20 @@ def test_step_code_locations(built: Built, local_pipeline_run: LocalPipelineRun,
         assert code["S3Input"]["S3Uri"] == placeholders.step_source(source)
         assert code["S3Input"]["LocalPath"] == "/opt/ml/processing/input/code"
 
-    hyperparameters = steps["Train"]["Arguments"]["HyperParameters"]
+    train = steps["Train"]["Arguments"]
+    hyperparameters = train["HyperParameters"]
     assert hyperparameters["sagemaker_program"] == "train.py"
-    assert hyperparameters["sagemaker_submit_directory"] == placeholders.step_source("train")
+    # Network isolation: the archive comes as the `code` channel, not from S3.
+    assert hyperparameters["sagemaker_submit_directory"] == (
+        "/opt/ml/input/data/code/train_sourcedir.tar.gz"
+    )
+    (channel,) = [c for c in train["InputDataConfig"] if c["ChannelName"] == "code"]
+    assert channel["DataSource"]["S3DataSource"] == {
+        "S3DataType": "S3Prefix",
+        "S3Uri": placeholders.step_source("train"),
+        "S3DataDistributionType": "FullyReplicated",
+    }
+    assert Path(hyperparameters["sagemaker_submit_directory"]).name == shared.TRAIN_ARCHIVE
     sources = tabular.step_sources(tmp_path)
     with tarfile.open(sources["train"]) as tar:
         assert sorted(tar.getnames()) == [

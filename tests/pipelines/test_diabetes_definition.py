@@ -177,7 +177,12 @@ def test_training_runs_train_py_in_script_mode(diabetes_built: Built, tmp_path: 
     args = steps_by_name(diabetes_built.definition)["Train"]["Arguments"]
     hyperparameters = args["HyperParameters"]
     assert hyperparameters["sagemaker_program"] == "train.py"
-    assert hyperparameters["sagemaker_submit_directory"] == placeholders.step_source("train")
+    assert hyperparameters["sagemaker_submit_directory"] == (
+        "/opt/ml/input/data/code/train_sourcedir.tar.gz"
+    )
+    assert {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in args["InputDataConfig"]
+    }["code"] == placeholders.step_source("train")
     own = {k: v for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
     assert own == {k: str(v) for k, v in diabetes.TRAIN_HYPERPARAMETERS.items()}
     train.parse_args([t for k, v in own.items() for t in (f"--{k}", v)])  # all accepted

@@ -5,6 +5,10 @@ A synthesized app holds the staged code in its cloud assembly: each
 folder; folder assets are `asset.<hash>/`) under `DestinationBucketKeyPrefix`. `staged_objects` lists the S3 keys that
 produces; `missing_step_code` follows each job step's command to the key it needs.
 
+A training job's code archive (`sagemaker_submit_directory`) is an S3 URI, or the path
+of a file an input channel delivers (`/opt/ml/input/data/code/<archive>`: the SDK's way
+when the job is network-isolated); either must hold `sagemaker_program`.
+
 SageMaker downloads an `S3Prefix` input by key: with a URI ending in '/', an object
 lands at `<LocalPath>/<key after the prefix>`; with a URI naming one object (as the SDK
 writes for an uploaded script), at `<LocalPath>/<object's file name>`.
@@ -22,6 +26,7 @@ from typing import Any
 from constructs_lib._pipeline_steps import all_steps
 
 _PROCESSING_TYPES = ("Processing", "QualityCheck", "ClarifyCheck")
+_CHANNELS = "/opt/ml/input/data/"
 
 
 def staged_objects(template: dict[str, Any], outdir: Path) -> dict[str, bytes]:
@@ -91,19 +96,24 @@ def job_commands(
                 if isinstance(argument, str) and argument.startswith("/opt/ml/processing/"):
                     yield name, argument, argument in files
         elif kind == "Training":
-            hyperparameters = args.get("HyperParameters", {})
-            program = _unquoted(hyperparameters.get("sagemaker_program"))
-            if program:
-                archive = objects.get(
-                    _key(_unquoted(hyperparameters.get("sagemaker_submit_directory"))) or ""
-                )
-                yield name, program, archive is not None and _in_archive(archive, program)
-            entrypoint = args.get("AlgorithmSpecification", {}).get("ContainerEntrypoint", [])
             files = {}
             for channel in args.get("InputDataConfig", []):
                 source = channel.get("DataSource", {}).get("S3DataSource", {})
                 local = f"/opt/ml/input/data/{channel.get('ChannelName')}"
                 files.update(_downloaded(local, source.get("S3Uri"), objects))
+            hyperparameters = args.get("HyperParameters", {})
+            program = _unquoted(hyperparameters.get("sagemaker_program"))
+            if program:
+                # The toolkit takes the code archive from S3, or (network isolation) from
+                # an input channel: a path under /opt/ml/input/data/<channel>/.
+                submit = _unquoted(hyperparameters.get("sagemaker_submit_directory"))
+                archive = (
+                    files.get(submit)
+                    if isinstance(submit, str) and submit.startswith(_CHANNELS)
+                    else objects.get(_key(submit) or "")
+                )
+                yield name, program, archive is not None and _in_archive(archive, program)
+            entrypoint = args.get("AlgorithmSpecification", {}).get("ContainerEntrypoint", [])
             for argument in entrypoint:
                 if isinstance(argument, str) and argument.startswith("/opt/ml/input/data/"):
                     yield name, argument, argument in files
