@@ -85,7 +85,7 @@ from constructs_lib.sagemaker_pipeline import (
 )
 from constructs_lib.vpc_config import VpcConfig
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "REPORT_METRICS",
