@@ -6,7 +6,9 @@ Stacks:
 - `mlops-<model>-build`: one model's registry, pipeline, approval and retraining.
 - `mlops-<environment>`: what every model served in an environment shares (store, GitHub).
 - `mlops-<model>-<environment>`: one model's endpoint, monitor and alarms there, for
-  each model with serving settings and a pinned version in that environment.
+  each model with endpoint settings and a pinned version in that environment.
+- `mlops-<model>-batch-<environment>`: one model's scheduled batch scoring and its
+  monitor there, for each model with batch settings and a pinned version.
 
 `cdk synth` builds every stack; `-c environments=staging` and `-c models=a,b` limit
 them, and `-c config_dir=path` reads settings from another folder. Configuration errors
@@ -23,6 +25,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 
 from config.settings import CONFIG_DIR, Settings, load_settings
 from constructs_lib.errors import ConfigurationError
+from stacks.batch import ModelBatchStack
 from stacks.build import BuildStack
 from stacks.deploy import ModelDeployStack
 from stacks.environment import EnvironmentStack
@@ -35,7 +38,8 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
     """Add the reference app's stacks to `app` and turn on cdk-nag for all of them.
 
     Returns the stacks by their ids (`mlops-build`, `mlops-<model>-build`,
-    `mlops-<environment>`, `mlops-<model>-<environment>`).
+    `mlops-<environment>`, `mlops-<model>-<environment>`,
+    `mlops-<model>-batch-<environment>`).
     """
     stacks: dict[str, Stack] = {}
     shared = BuildStack(
@@ -54,6 +58,7 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
             build=settings.build,
             shared=shared,
             file=settings.model_file(model.name),
+            accounts=settings.environment_accounts,
         )
         stacks[builds[model.name].stack_name] = builds[model.name]
     for name, environment in settings.environments.items():
@@ -81,6 +86,22 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
                 environment_vpc=environment.vpc,
             )
             stacks[stack.stack_name] = stack
+        for model, batch, version in settings.batched(name):
+            built = builds[model.name]
+            scoring = ModelBatchStack(
+                app,
+                f"{APP_NAME}-{model.name}-batch-{name}",
+                model=model,
+                batch=batch,
+                version=version,
+                environment=env_stack,
+                build=settings.build,
+                pipeline_prefix=built.pipeline.artifact_prefix,
+                image_repository_arns=built.inference_image_repositories,
+                file=settings.model_file(model.name),
+                environment_vpc=environment.vpc,
+            )
+            stacks[scoring.stack_name] = scoring
     Validations.of(app).add_plugins(
         AwsSolutionsChecks(app),
         NIST80053R5Checks(app),

@@ -13,6 +13,7 @@ value received and what is allowed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -34,7 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from constructs_lib.errors import ConfigurationError
-from constructs_lib.metrics import Direction, MetricThreshold, ProblemType
+from constructs_lib.metrics import REPORT_METRICS, Direction, MetricThreshold, ProblemType
 from constructs_lib.vpc_config import MAX_SECURITY_GROUPS as MAX_GROUPS
 from constructs_lib.vpc_config import MAX_SUBNETS, SECURITY_GROUP_ID, SUBNET_ID
 
@@ -125,12 +126,33 @@ class ApprovalSettings(_Settings):
         ]
 
 
+RetrainingAlarm = Literal["drift", "model_quality"]
+"""Which alarms of a served model may start its pipeline: `drift` (the data-quality
+monitor's `drift_features`) or `model_quality` (the model-quality `thresholds`)."""
+
+
+class AlarmRetrainingSettings(_Settings):
+    """`retraining.on_alarms`: start the pipeline when the model's drift or model-quality
+    alarms fire in the listed environments (`RetrainingTrigger`; `null`: never)."""
+
+    environments: Annotated[list[EnvironmentName], Field(min_length=1)]
+    """Environments whose alarms start the pipeline, e.g. `[prod]`. Required."""
+    alarms: Annotated[list[RetrainingAlarm], Field(min_length=1)] = ["drift", "model_quality"]
+    """Which of the model's alarms there do. Default both."""
+    min_interval_hours: Annotated[int, Field(ge=0, le=8760)] = 24
+    """No start when the last execution started less than this long ago. Default 24."""
+    parameters: dict[str, str] | None = None
+    """Pipeline parameters of an alarm-started run. Default: `retraining.parameters`."""
+
+
 class RetrainingSettings(_Settings):
-    """The scheduled retraining run (EventBridge Scheduler)."""
+    """The scheduled retraining run (EventBridge Scheduler) and retraining on alarms."""
 
     enabled: bool = False
     schedule_expression: str = "cron(0 3 ? * MON *)"
     parameters: dict[str, str] = {}
+    on_alarms: AlarmRetrainingSettings | None = None
+    """Start the pipeline on drift or model-quality alarms. Default none: never."""
 
 
 class GitHubSettings(_Settings):
@@ -288,6 +310,57 @@ class AlarmSettings(_Settings):
     evaluation_minutes: int = 3
 
 
+GROUND_TRUTH_PREFIX = "ground-truth/{endpoint}/"
+"""Where labels go in the environment's store unless `ground_truth_prefix` says."""
+
+
+class ModelQualitySettings(_Settings):
+    """`monitoring.model_quality`: Model Monitor model-quality schedule and alarms
+    (`ModelQualityMonitor`; absent or `null`: none). Offsets, schedule and runtime are
+    checked by the construct."""
+
+    problem_type: ProblemType | None = None
+    """Default: `approval.problem_type`; one of the two is required."""
+    ground_truth_prefix: Annotated[str, Field(pattern=r"^[^/].*/$", max_length=900)] = ""
+    """Folder of the labels in the environment's store, ending with '/'. Default
+    `ground-truth/<endpoint>/`."""
+    start_time_offset: str
+    """Start of each run's window, e.g. `-P2D`. Required (how late labels arrive)."""
+    end_time_offset: str
+    """End of each run's window, e.g. `-P1D`. Required."""
+    inference_attribute: str | None = None
+    """Where the prediction is in the captured response (CSV index or JSON path)."""
+    probability_attribute: str | None = None
+    """Where the positive-class probability is (binary_classification only)."""
+    probability_threshold: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Probability from which a prediction is positive (binary_classification only)."""
+    schedule_expression: str = "cron(0 * ? * * *)"
+    instance_type: InstanceType = "ml.m5.large"
+    max_runtime: int = 1800
+    """Seconds; at most half the schedule's period. Default 1800."""
+    thresholds: dict[str, ThresholdSettings] = {}
+    """Metric -> `{minimum: x}` or `{maximum: x}`: one alarm each. Default none."""
+
+    @field_validator("thresholds")
+    @classmethod
+    def _one_bound_in_its_direction(
+        cls, value: dict[str, ThresholdSettings]
+    ) -> dict[str, ThresholdSettings]:
+        for metric, bound in value.items():
+            try:
+                MetricThreshold(metric=metric, minimum=bound.minimum, maximum=bound.maximum)
+            except ConfigurationError as exc:
+                raise ValueError(f"{metric}: {exc}") from None
+        return value
+
+    def metric_thresholds(self) -> list[MetricThreshold]:
+        """The thresholds as `ModelQualityMonitor.alarm` takes them."""
+        return [
+            MetricThreshold(metric=metric, minimum=bound.minimum, maximum=bound.maximum)
+            for metric, bound in self.thresholds.items()
+        ]
+
+
 class MonitoringSettings(_Settings):
     """Model Monitor data-quality schedule and drift alarms (`null`: no monitoring)."""
 
@@ -296,14 +369,88 @@ class MonitoringSettings(_Settings):
     max_runtime: int = 3600
     drift_features: list[str] = []
     drift_threshold: float = 0.2
+    model_quality: ModelQualitySettings | None = None
+    """Model-quality monitoring against ground truth. Default none."""
+
+
+class BatchMonitoringSettings(_Settings):
+    """Model Monitor data quality on what each batch run scored, and drift alarms
+    (`null`: no capture, no monitoring). Checked as `constructs_lib.BatchMonitoring`
+    checks it."""
+
+    schedule_expression: str = "cron(0 * ? * * *)"
+    """Model Monitor cron: hourly, daily `cron(0 H ? * * *)` or every N hours. Default hourly."""
+    instance_type: InstanceType = "ml.m5.large"
+    max_runtime: int = 3600
+    """Seconds, up to the schedule's period. Default 3600."""
+    drift_features: list[str] = []
+    """Features with a drift alarm each. Default none."""
+    drift_threshold: float = 0.2
+    """Drift (distance) above which a feature alarms, above 0 up to 1. Default 0.2."""
+
+
+class BatchSettings(_Settings):
+    """Scheduled batch scoring (`environments.<env>.batch`): the pinned version scores
+    every file under `input_prefix` of the environment's artifact store and writes
+    predictions under `output_prefix`. Checked as `constructs_lib.BatchInference`
+    checks it."""
+
+    schedule_expression: str = "cron(0 2 * * ? *)"
+    """EventBridge Scheduler `cron(...)`, `rate(...)` or `at(...)`. Default daily at 02:00."""
+    timezone: str = "UTC"
+    """IANA time zone of the schedule. Default UTC."""
+    input_prefix: str = ""
+    """Folder (ending with '/') of the files to score. Default `batch/<model>/input/`."""
+    output_prefix: str = ""
+    """Folder (ending with '/') of predictions, captured data and monitoring reports.
+    Default `batch/<model>/output/`."""
+    content_type: str = "text/csv"
+    split_type: Literal["None", "Line", "RecordIO", "TFRecord"] = "Line"
+    instance_type: InstanceType = "ml.m5.large"
+    instance_count: Annotated[int, Field(ge=1, strict=True)] = 1
+    monitoring: BatchMonitoringSettings | None = BatchMonitoringSettings()
+    enabled: bool = True
+    """Whether the schedule runs (false keeps it, disabled). Default true."""
+
+    @field_validator("input_prefix", "output_prefix")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        if value and (not value.endswith("/") or value.startswith("/")):
+            raise PydanticCustomError(
+                "key_prefix",
+                "allowed a folder prefix such as batch/churn/input/ (ending with '/', not"
+                " starting with it)",
+            )
+        return value
 
 
 class ServingSettings(_Settings):
-    """How one model is served in one environment (`environments.<env>` of its file)."""
+    """How one model is served in one environment (`environments.<env>` of its file): an
+    endpoint, a batch schedule, or both."""
 
-    endpoint: EndpointSettings
+    endpoint: EndpointSettings | None = None
+    """The real-time endpoint. Default none: then `batch` is required, and `alarms` and
+    `monitoring` (the endpoint's) do not apply."""
     alarms: AlarmSettings = AlarmSettings()
     monitoring: MonitoringSettings | None = MonitoringSettings()
+    batch: BatchSettings | None = None
+    """Scheduled batch scoring. Default none."""
+
+
+def alarm_name(endpoint: str, kind: str, metric: str) -> str:
+    """`<endpoint>-<kind>-<metric>`, a fixed alarm name another account can match by ARN;
+    cut to CloudWatch's 255 characters with a hash of the whole when longer."""
+    # Feature names may hold spaces (breast-cancer's `mean radius`): keep names to one word.
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{endpoint}-{kind}-{metric}")
+    if len(name) <= 255:
+        return name
+    return f"{name[:246]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
+class EndpointServing(ServingSettings):
+    """A serving entry with an endpoint: what `Settings.served()` yields."""
+
+    endpoint: EndpointSettings
 
 
 class ModelSettings(_Settings):
@@ -329,19 +476,26 @@ class ModelSettings(_Settings):
             self.registry.model_copy(update={"model_package_group_name": self.group}),
         )
         served = {
-            env: serving.model_copy(
-                update={
-                    "endpoint": serving.endpoint.model_copy(
-                        update={"name": serving.endpoint.name or f"{self.name}-{env}"}
-                    )
-                }
-            )
-            if serving is not None
-            else None
+            env: self._named(env, serving) if serving is not None else None
             for env, serving in self.environments.items()
         }
         object.__setattr__(self, "environments", served)
         return self
+
+    def _named(self, env: str, serving: ServingSettings) -> ServingSettings:
+        """`serving` with the endpoint's name and the batch prefixes filled in."""
+        update: dict[str, Any] = {}
+        if serving.endpoint is not None:
+            name = serving.endpoint.name or f"{self.name}-{env}"
+            update["endpoint"] = serving.endpoint.model_copy(update={"name": name})
+        if serving.batch is not None:
+            update["batch"] = serving.batch.model_copy(
+                update={
+                    "input_prefix": serving.batch.input_prefix or f"batch/{self.name}/input/",
+                    "output_prefix": serving.batch.output_prefix or f"batch/{self.name}/output/",
+                }
+            )
+        return serving.model_copy(update=update)
 
     @property
     def pipeline_name(self) -> str:
@@ -355,6 +509,42 @@ class ModelSettings(_Settings):
     def serving(self, environment: str) -> ServingSettings | None:
         """How the model is served in `environment`, or None if it is not."""
         return self.environments.get(environment)
+
+    def model_quality_problem_type(self, quality: ModelQualitySettings) -> ProblemType | None:
+        """The problem type of a model-quality monitor: its own, else the approval's."""
+        return quality.problem_type or self.approval.problem_type
+
+    def ground_truth_prefix(self, environment: str) -> str:
+        """Where the labels of the model served in `environment` go (empty: not watched)."""
+        serving = self.serving(environment)
+        if serving is None or serving.endpoint is None or serving.monitoring is None:
+            return ""
+        quality = serving.monitoring.model_quality
+        if quality is None:
+            return ""
+        return quality.ground_truth_prefix or GROUND_TRUTH_PREFIX.format(
+            endpoint=serving.endpoint.name
+        )
+
+    def retraining_alarm_names(self, environment: str) -> list[str]:
+        """The fixed names of the alarms that start the pipeline when they fire in
+        `environment` (`retraining.on_alarms`): the deploy stack names its alarms so, and
+        the build stack matches them by ARN without a cross-account reference."""
+        on_alarms = self.retraining.on_alarms
+        serving = self.serving(environment)
+        if on_alarms is None or environment not in on_alarms.environments:
+            return []
+        if serving is None or serving.endpoint is None:
+            return []  # alarms watch endpoints
+        monitoring = serving.monitoring
+        endpoint = serving.endpoint.name
+        names = []
+        if monitoring is not None and "drift" in on_alarms.alarms:
+            names += [alarm_name(endpoint, "drift", f) for f in monitoring.drift_features]
+        quality = monitoring.model_quality if monitoring is not None else None
+        if quality is not None and "model_quality" in on_alarms.alarms:
+            names += [alarm_name(endpoint, "model-quality", m) for m in quality.thresholds]
+        return names
 
 
 class EnvironmentSettings(_Settings):
@@ -391,20 +581,36 @@ class Settings(_Settings):
     config_dir: Path = CONFIG_DIR
     reader_accounts: list[str] = []
     """Every deploy account other than the build account (of every environment file)."""
+    environment_accounts: dict[str, str] = {}
+    """Every environment's account, by name (of every environment file, whichever
+    environments are loaded): the build side names the accounts alarms come from."""
 
     def model_file(self, model: str) -> str:
         """The model's settings file, as errors show it (relative to the working folder
         when below it)."""
         return shown_path(self.config_dir / MODELS_DIR / f"{model}.yaml")
 
-    def served(self, environment: str) -> list[tuple[ModelSettings, ServingSettings, int]]:
-        """Each model served in `environment` with a pinned version, with both."""
+    def served(self, environment: str) -> list[tuple[ModelSettings, EndpointServing, int]]:
+        """Each model served by an endpoint in `environment` with a pinned version, with
+        both (a batch-only model is not: see `batched`)."""
         found = []
         for model in self.models.values():
             serving = model.serving(environment)
             version = self.promotion.version(model.name, environment)
-            if serving is not None and version is not None:
-                found.append((model, serving, version))
+            if serving is not None and serving.endpoint is not None and version is not None:
+                values = {name: getattr(serving, name) for name in type(serving).model_fields}
+                entry = EndpointServing.model_construct(serving.model_fields_set, **values)
+                found.append((model, entry, version))
+        return found
+
+    def batched(self, environment: str) -> list[tuple[ModelSettings, BatchSettings, int]]:
+        """Each model scored in batch in `environment` with a pinned version, with both."""
+        found = []
+        for model in self.models.values():
+            serving = model.serving(environment)
+            version = self.promotion.version(model.name, environment)
+            if serving is not None and serving.batch is not None and version is not None:
+                found.append((model, serving.batch, version))
         return found
 
 
@@ -515,6 +721,7 @@ def load_settings(
         promotion=manifest,
         config_dir=config_dir,
         reader_accounts=sorted({e.account for e in every.values()} - {build.account}),
+        environment_accounts={name: e.account for name, e in every.items()},
     )
 
 
@@ -567,7 +774,86 @@ def _load_model(path: Path, environments: list[str]) -> ModelSettings:
             f"{path}: environments.{strays[0]}: no config/{strays[0]}.yaml; allowed one of"
             f" the environments {environments}"
         )
+    _check_endpoint_or_batch(model, path)
+    for env, serving in model.environments.items():
+        if serving is not None and serving.monitoring and serving.monitoring.model_quality:
+            key = f"environments.{env}.monitoring.model_quality"
+            _check_model_quality(model, serving.monitoring.model_quality, path, key)
+    _check_alarm_retraining(model, path, environments)
     return model
+
+
+def _check_endpoint_or_batch(model: ModelSettings, path: Path) -> None:
+    """A serving entry has an endpoint, a batch schedule or both; the endpoint's own
+    settings (`alarms`, `monitoring`) only beside an endpoint."""
+    for env, serving in model.environments.items():
+        if serving is None or serving.endpoint is not None:
+            continue
+        key = f"environments.{env}"
+        if serving.batch is None:
+            raise ConfigurationError(
+                f"{path}: {key}: got neither endpoint nor batch; allowed an endpoint, a batch"
+                " or both (`null` or no entry: not served there)"
+            )
+        for setting in ("alarms", "monitoring"):
+            if setting in serving.model_fields_set and getattr(serving, setting) is not None:
+                raise ConfigurationError(
+                    f"{path}: {key}.{setting}: got settings without an endpoint; allowed only"
+                    f" beside endpoint (batch scoring is monitored by batch.monitoring)"
+                )
+
+
+def _check_model_quality(
+    model: ModelSettings, quality: ModelQualitySettings, path: Path, key: str
+) -> None:
+    """A problem type (its own or the approval's), thresholds on that problem type's
+    metrics, and the attributes that problem type reads."""
+    problem = model.model_quality_problem_type(quality)
+    if problem is None:
+        raise ConfigurationError(
+            f"{path}: {key}.problem_type: required setting is missing; allowed one of"
+            f" {list(REPORT_METRICS)} (or approval.problem_type)"
+        )
+    known = REPORT_METRICS[problem]
+    for metric in quality.thresholds:
+        if metric not in known:
+            raise ConfigurationError(
+                f"{path}: {key}.thresholds.{metric}: got {metric!r}; allowed a {problem}"
+                f" metric: {', '.join(sorted(known))}"
+            )
+    if problem != "binary_classification":
+        for name in ("probability_attribute", "probability_threshold"):
+            value = getattr(quality, name)
+            if value is not None:
+                raise ConfigurationError(
+                    f"{path}: {key}.{name}: got {value!r}; allowed null with {problem}"
+                    " (binary_classification only)"
+                )
+
+
+def _check_alarm_retraining(model: ModelSettings, path: Path, environments: list[str]) -> None:
+    """Each environment `retraining.on_alarms` names exists and, where the model is
+    served (`null` there: nothing to watch yet), has monitoring that makes at least one
+    of the alarms it asks for."""
+    on_alarms = model.retraining.on_alarms
+    if on_alarms is None:
+        return
+    for index, env in enumerate(on_alarms.environments):
+        key = f"retraining.on_alarms.environments.{index}"
+        if env not in environments:
+            raise ConfigurationError(
+                f"{path}: {key}: got {env!r}, which has no config/{env}.yaml; allowed one of"
+                f" the environments {environments}"
+            )
+        serving = model.serving(env)
+        if serving is None or serving.endpoint is None:
+            continue  # not served by an endpoint there: no alarms to watch
+        if not model.retraining_alarm_names(env):
+            raise ConfigurationError(
+                f"{path}: {key}: got {env!r}, where the model has no {on_alarms.alarms}"
+                " alarms; allowed an environment with monitoring.drift_features (drift) or"
+                " monitoring.model_quality.thresholds (model_quality)"
+            )
 
 
 def _check_manifest(
@@ -609,7 +895,7 @@ def _check_unique(models: Mapping[str, ModelSettings], config_dir: Path) -> None
         ] + [
             (f"environments.{env}.endpoint.name", f"{env}/{serving.endpoint.name}")
             for env, serving in model.environments.items()
-            if serving is not None
+            if serving is not None and serving.endpoint is not None
         ]
         for key, name in names:
             kind = key.rsplit(".", 1)[-1]
@@ -622,3 +908,23 @@ def _check_unique(models: Mapping[str, ModelSettings], config_dir: Path) -> None
                     " name no other model uses"
                 )
             seen[(kind, name)] = f"{where} ({key})"
+    _check_stack_ids(models, config_dir)
+
+
+def _check_stack_ids(models: Mapping[str, ModelSettings], config_dir: Path) -> None:
+    """A model named `<other>-batch` would take `<other>`'s batch stack id
+    (`mlops-<model>-<environment>` and `mlops-<model>-batch-<environment>`, app.py)."""
+    for model in models.values():
+        for env, serving in model.environments.items():
+            if serving is None or serving.batch is None:
+                continue
+            other = models.get(f"{model.name}-batch")
+            theirs = other.serving(env) if other is not None else None
+            if theirs is not None and theirs.endpoint is not None:
+                where = f"{config_dir / MODELS_DIR / model.name}.yaml"
+                raise ConfigurationError(
+                    f"{where}: environments.{env}.batch: got stack id"
+                    f" mlops-{model.name}-batch-{env}, which model {model.name}-batch's"
+                    f" endpoint stack uses already; allowed a batch stack id no other stack"
+                    f" uses (rename model {model.name}-batch)"
+                )

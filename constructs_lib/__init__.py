@@ -23,6 +23,8 @@ Serving side
     `TrafficShift`, `Autoscaling`, `DataCapture` (realtime_endpoint).
     `DataQualityMonitor` (data_quality_monitor), `EndpointAlarms`, `AlarmThresholds`
     (endpoint_alarms).
+    `AlarmForwarding` (alarm_forwarding): alarms entering ALARM sent to another
+    account's event bus (where a `RetrainingTrigger` starts the pipeline).
     `ModelQualityMonitor` (model_quality_monitor): model quality against ground truth
     (labels written with the `ground_truth` module).
     `ModelBiasMonitor`, `ModelExplainabilityMonitor`, `BiasAnalysis`, `BiasFacet`,
@@ -41,6 +43,7 @@ and `ConfigurationError` is the one error raised for invalid props.
 from __future__ import annotations
 
 from constructs_lib import placeholders
+from constructs_lib.alarm_forwarding import AlarmForwarding
 from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.batch_inference import BatchInference, BatchModel, BatchMonitoring
 from constructs_lib.clarify_monitors import (
@@ -89,6 +92,7 @@ __version__ = "0.4.0"
 
 __all__ = [
     "REPORT_METRICS",
+    "AlarmForwarding",
     "AlarmThresholds",
     "ArtifactStore",
     "Autoscaling",

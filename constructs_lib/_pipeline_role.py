@@ -282,6 +282,39 @@ class PipelineRole:
             allow(
                 ["sagemaker:AddTags", "sagemaker:CreateModel", "sagemaker:DescribeModel"], [models]
             )
+        if needs.clarify_models:
+            # Post-training bias and SHAP jobs host the model on a temporary shadow
+            # endpoint, which Clarify names sm-clarify-<model>-<time>.
+            endpoints = arn("sagemaker", "endpoint", "sm-clarify-*")
+            configs = arn("sagemaker", "endpoint-config", "sm-clarify-*")
+            wildcards[endpoints] = (
+                "ClarifyCheck jobs name each shadow endpoint sm-clarify-<model>-<time>;"
+                " the role may manage only those."
+            )
+            wildcards[configs] = (
+                "ClarifyCheck jobs name each shadow endpoint config sm-clarify-config-<time>;"
+                " the role may manage only those."
+            )
+            allow(
+                [
+                    "sagemaker:AddTags",
+                    "sagemaker:CreateEndpoint",
+                    "sagemaker:CreateEndpointConfig",
+                    "sagemaker:DeleteEndpoint",
+                    "sagemaker:DeleteEndpointConfig",
+                    "sagemaker:DescribeEndpoint",
+                    "sagemaker:DescribeEndpointConfig",
+                    "sagemaker:InvokeEndpoint",
+                ],
+                [endpoints, configs],
+            )
+            hosted = [arn("sagemaker", "model", name) for name in sorted(needs.clarify_models)]
+            for model in hosted:
+                if model.endswith("*"):
+                    wildcards[model] = (
+                        "Model steps create models named pipelines-<execution id>-..."
+                    )
+            allow(["sagemaker:DescribeModel"], hosted)
         for group in sorted(needs.model_package_groups):
             name = group if Token.is_unresolved(group) else group.lower()
             packages = arn(

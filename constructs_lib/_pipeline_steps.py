@@ -122,6 +122,9 @@ class StepNeeds:
     """IAM resource type of each job kind -> step types that start it."""
     models: bool = False
     """A Model step creates models."""
+    clarify_models: set[str] = field(default_factory=set)
+    """Models ClarifyCheck steps host on a temporary shadow endpoint (`sm-clarify-*`):
+    a literal name, or `pipelines-*` for a model a Model step of the pipeline creates."""
     model_package_groups: set[str] = field(default_factory=set)
     """Groups RegisterModel steps register into (ModelPackageGroupName)."""
     functions: set[str] = field(default_factory=set)
@@ -177,6 +180,10 @@ def analyze(
             needs.vpc_steps.append(name)
         if kind in JOB_STEPS:
             needs.jobs.setdefault(JOB_STEPS[kind], set()).add(kind)
+            model = step.get("ModelName")
+            if kind == "ClarifyCheck" and model is not None:
+                literal = isinstance(model, str) and _TOKEN not in model
+                needs.clarify_models.add(model.lower() if literal else "pipelines-*")
         elif kind == "Model":
             needs.models = True
         elif kind == "RegisterModel":

@@ -48,6 +48,7 @@ from constructs_lib._nag import (
     imported_key_findings,
     wildcard_resource,
 )
+from constructs_lib._principals import sagemaker_principal, scheduler_principal
 from constructs_lib._queues import dead_letter_queue
 from constructs_lib._validate import Checks, Shown, typed
 from constructs_lib.data_quality_monitor import (
@@ -59,6 +60,7 @@ from constructs_lib.images import model_monitor_image
 from constructs_lib.pipeline_notifications import PipelineNotifications
 from constructs_lib.realtime_endpoint import _INSTANCE_TYPE
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
+from constructs_lib.vpc_config import VpcConfig, allow_network_interfaces
 
 METRIC_NAMESPACE = "aws/sagemaker/ModelMonitoring/data-metrics"
 """Where Model Monitor publishes batch-transform data-quality metrics."""
@@ -72,7 +74,9 @@ DATASET_FORMATS: dict[str, dict[str, Any]] = {
 MAX_PAYLOAD_MB = 100
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(;.*)?")
-_FEATURE = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+_FEATURE = re.compile(r"^[A-Za-z0-9_.-](?:[A-Za-z0-9_. -]{0,198}[A-Za-z0-9_.-])?$")
+"""A feature as Model Monitor names it: the baseline header's column name, inner spaces
+included."""
 _CRON_FIELD = r"[0-9A-Za-z*?,/#L-]+"
 _SCHEDULE = re.compile(
     r"at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)"
@@ -134,6 +138,9 @@ class BatchMonitoring:
     """Monitoring job volume, 1 to 16384 GB. Default 20."""
     max_runtime: Duration = field(default_factory=lambda: Duration.hours(1))
     """Monitoring job time limit, 1 s up to the schedule's period. Default 1 hour."""
+    vpc: VpcConfig | None = None
+    """Subnets and security groups the monitoring jobs run in (their role may manage
+    network interfaces there). Default none: outside any VPC."""
 
     def __post_init__(self) -> None:
         check = Checks("BatchMonitoring")
@@ -160,6 +167,8 @@ class BatchMonitoring:
             1,
             min(period or MAX_RUNTIME_SECONDS, MAX_RUNTIME_SECONDS),
         )
+        if self.vpc is not None:
+            check.instance("vpc", self.vpc, VpcConfig, "a VpcConfig or None")
         check.done()
 
 
@@ -186,7 +195,9 @@ class BatchInference(Construct):
 
     **Monitoring** (with `monitoring`): the transform captures what it scores and a
     Model Monitor data-quality schedule checks it against the package's baseline;
-    `metric_feature_drift(feature)` and `drift_alarms(...)` read its metrics.
+    `metric_feature_drift(feature)` and `drift_alarms(...)` read its metrics. The
+    transform runs in the model's VPC (if any) and the monitoring jobs in
+    `BatchMonitoring.vpc`.
 
     Example::
 
@@ -327,7 +338,6 @@ class BatchInference(Construct):
             check.has("topic_key", topic_key, "key_arn", "a kms.IKey")
         check.done()
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self.model = model
         self._topic = topic
         self.input_prefix = input_prefix
@@ -370,10 +380,7 @@ class BatchInference(Construct):
         self.schedule_role = iam.Role(
             self,
             "ScheduleRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=scheduler_principal(self),
             description=f"Starts batch pipeline {pipeline_name} on its schedule",
         )
         """The role the scheduler assumes; it may only start this pipeline."""
@@ -427,6 +434,8 @@ class BatchInference(Construct):
         self.monitoring_schedule: sagemaker.CfnMonitoringSchedule | None = None
         """The Model Monitor schedule (with `monitoring`)."""
         self.monitoring_schedule_name: str | None = None
+        self.job_definition: sagemaker.CfnDataQualityJobDefinition | None = None
+        """The `AWS::SageMaker::DataQualityJobDefinition` (with `monitoring`)."""
         if monitoring is not None and self.capture_prefix is not None:
             self._monitor(monitoring, data_bucket, kms_key, content_type, pipeline_name)
 
@@ -492,10 +501,7 @@ class BatchInference(Construct):
         self.monitoring_role = iam.Role(
             self,
             "MonitoringRole",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
+            assumed_by=sagemaker_principal(self),
             description=f"Runs data-quality monitoring for batch pipeline {pipeline_name}",
         )
         """The monitoring job's role."""
@@ -543,6 +549,13 @@ class BatchInference(Construct):
                 ),
             }
         )
+        vpc = monitoring.vpc
+        if vpc is not None:
+            network = allow_network_interfaces(self, role, vpc.subnet_ids, vpc.security_group_ids)
+            for finding, reason in network.items():
+                findings[finding] = (
+                    f"{findings[finding]} {reason}" if finding in findings else reason
+                )
         acknowledge(role, findings)
 
         dataset_format = _dataset_format(content_type, monitoring.csv_header)
@@ -594,6 +607,14 @@ class BatchInference(Construct):
             network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
                 enable_network_isolation=True,
                 enable_inter_container_traffic_encryption=True,
+                vpc_config=(
+                    sagemaker.CfnDataQualityJobDefinition.VpcConfigProperty(
+                        subnets=list(vpc.subnet_ids),
+                        security_group_ids=list(vpc.security_group_ids),
+                    )
+                    if vpc
+                    else None
+                ),
             ),
             stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
                 max_runtime_in_seconds=int(monitoring.max_runtime.to_seconds())
@@ -607,7 +628,6 @@ class BatchInference(Construct):
         self.job_definition = sagemaker.CfnDataQualityJobDefinition(
             self, "JobDefinition", job_definition_name=name, **job
         )
-        """The `AWS::SageMaker::DataQualityJobDefinition`."""
         self.job_definition.node.add_dependency(role)
         self.monitoring_schedule_name = f"{pipeline_name[:50]}-data-quality"
         self.monitoring_schedule = sagemaker.CfnMonitoringSchedule(
@@ -652,7 +672,7 @@ class BatchInference(Construct):
         """Distance between `feature`'s scored and baseline distributions (Maximum per hour)."""
         check = Checks("BatchInference.metric_feature_drift")
         check.text(
-            "feature", feature, _FEATURE, "a column name of letters, digits, '_', '.' or '-'"
+            "feature", feature, _FEATURE, "a column name of letters, digits, '_', '.', '-' or inner spaces"
         )
         check.done()
         return self.metric(f"feature_baseline_drift_{feature}", **options)
@@ -662,7 +682,7 @@ class BatchInference(Construct):
         them to a `RetrainingTrigger` to close the loop."""
         check = Checks("BatchInference.drift_alarms")
         check.strings(
-            "features", features, _FEATURE, "column name of letters, digits, '_', '.' or '-'"
+            "features", features, _FEATURE, "column name of letters, digits, '_', '.', '-' or inner spaces"
         )
         check.number("threshold", threshold, 0, 1, low_open=True)
         check.done()

@@ -54,7 +54,9 @@ BASELINE_FIELDS = {
 }
 """Where a registered package records its data-quality baseline (DescribeModelPackage)."""
 _SCHEDULE = re.compile(r"^cron\(0 (?:\*|(?P<hour>\d{1,2})(?:/(?P<every>\d{1,2}))?) \? \* \* \*\)$")
-_FEATURE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+# Model Monitor names features after the baseline dataset's header, spaces included
+# (scikit-learn's `mean radius`); CloudWatch metric names may hold them.
+_FEATURE = re.compile(r"^[A-Za-z0-9_.-](?:[A-Za-z0-9_. -]{0,198}[A-Za-z0-9_.-])?$")
 MAX_RUNTIME_SECONDS = 86400
 
 
@@ -420,7 +422,7 @@ class DataQualityMonitor(Construct):
         """Distance between `feature`'s live and baseline distributions (Maximum per hour)."""
         check = Checks("DataQualityMonitor.metric_feature_drift")
         check.text(
-            "feature", feature, _FEATURE, "a column name of letters, digits, '_', '.' or '-'"
+            "feature", feature, _FEATURE, "a column name of letters, digits, '_', '.', '-' or inner spaces"
         )
         check.done()
         return self.metric(f"feature_baseline_drift_{feature}", **options)
@@ -429,7 +431,7 @@ class DataQualityMonitor(Construct):
         """One alarm per feature whose drift exceeds `threshold` (above 0, up to 1)."""
         check = Checks("DataQualityMonitor.drift_alarms")
         check.strings(
-            "features", features, _FEATURE, "column name of letters, digits, '_', '.' or '-'"
+            "features", features, _FEATURE, "column name of letters, digits, '_', '.', '-' or inner spaces"
         )
         check.number("threshold", threshold, 0, 1, low_open=True)
         check.done()

@@ -7,8 +7,10 @@ https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-monitoring.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -20,6 +22,21 @@ from constructs_lib._validate import Checks, Shown
 from constructs_lib.data_quality_monitor import _FEATURE, DataQualityMonitor
 from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.realtime_endpoint import RealtimeEndpoint
+
+MAX_MONITOR_METRICS = 20
+"""Metrics one monitor's graph shows (CloudWatch graphs hold a few dozen lines)."""
+
+
+class Monitor(Protocol):
+    """What the dashboard reads of a Model Monitor schedule: `DataQualityMonitor`,
+    `ModelQualityMonitor`, `ModelBiasMonitor`, `ModelExplainabilityMonitor`."""
+
+    schedule_name: str
+
+    def metric(self, metric_name: str, **options: Any) -> cloudwatch.Metric:
+        """A metric the schedule publishes."""
+        ...
+
 
 DEFAULT_CPU_UTILIZATION_PERCENT = 80
 """CPU alarm threshold of instance endpoints when `cpu_utilization_percent` is None."""
@@ -78,12 +95,16 @@ class EndpointAlarms(Construct):
     and on feature drift when a monitor and features are given, all notifying the topic
     (alarm and OK), and a CloudWatch dashboard, which is `node.default_child`. The 5xx
     and latency alarms are also the endpoint's auto-rollback alarms: an update that
-    trips them is undone.
+    trips them is undone. `add_monitor` adds another monitor's alarms (notifying the
+    topic) and a dashboard row: its violations (alarm states) and its metrics, one row
+    per monitor type.
 
     Example::
 
         alarms = EndpointAlarms(stack, "Alarms", endpoint=endpoint, topic_key=key,
                                 thresholds=AlarmThresholds(model_latency_p99_ms=300))
+        alarms.add_monitor(quality, alarms=quality.alarms(thresholds),
+                           metrics=["accuracy", "auc"])
         alarms.topic.add_subscription(...)
     """
 
@@ -128,6 +149,8 @@ class EndpointAlarms(Construct):
             display_name=f"Alarms for SageMaker endpoint {endpoint.endpoint_name}",
         ).topic
         self._periods = limits.evaluation_minutes
+        self.monitor_alarms: list[cloudwatch.IAlarm] = []
+        """The alarms given to `add_monitor`, in order."""
 
         self.errors_5xx = self._alarm(
             "Errors5xx",
@@ -211,7 +234,7 @@ class EndpointAlarms(Construct):
             "drift_features",
             drift_features,
             _FEATURE,
-            "column name of letters, digits, '_', '.' or '-'",
+            "column name of letters, digits, '_', '.', '-' or inner spaces",
         )
         check.number("drift_threshold", drift_threshold, 0, 1, low_open=True)
         if dashboard_name is not None:
@@ -326,17 +349,105 @@ class EndpointAlarms(Construct):
             capacity, cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12)
         )
         if monitor is not None and drift_features:
-            self.dashboard.add_widgets(
-                cloudwatch.GraphWidget(
-                    title="Feature drift from baseline",
-                    left=[monitor.metric_feature_drift(f) for f in drift_features],
-                    width=24,
+            self._monitor_row(
+                "Data quality",
+                self.drift,
+                [monitor.metric_feature_drift(f) for f in drift_features],
+                graph_title="Feature drift from baseline",
+            )
+
+    def add_monitor(
+        self,
+        monitor: Monitor,
+        *,
+        alarms: Sequence[cloudwatch.IAlarm] = (),
+        metrics: Sequence[str | cloudwatch.IMetric] = (),
+        title: str | None = None,
+    ) -> None:
+        """Watch another monitor of this endpoint: its alarms notify the topic (when they
+        fire and when they recover) and the dashboard gains a row with the alarms'
+        states (the monitor's violations) and a graph of its metrics.
+
+        :param monitor: a monitor of this endpoint (`ModelQualityMonitor`,
+            `ModelBiasMonitor`, ...; anything with `schedule_name` and `metric`). Required.
+        :param alarms: the monitor's alarms, created without actions (e.g.
+            `quality.alarms(thresholds)`). Default none.
+        :param metrics: up to 20 metric names of the monitor (`auc`, `rmse`...) or
+            metrics. Default none: no graph.
+        :param title: the row's name. Default: from the monitor's class
+            (`ModelQualityMonitor` -> "Model quality").
+        """
+        check = Checks("EndpointAlarms.add_monitor")
+        check.has("monitor", monitor, "schedule_name", "a monitor (ModelQualityMonitor, ...)")
+        watched = getattr(monitor, "endpoint", self.endpoint)
+        if watched is not self.endpoint:
+            check.fail(
+                "monitor",
+                Shown(f"a monitor of endpoint {getattr(watched, 'endpoint_name', watched)!r}"),
+                f"a monitor of this endpoint ({self.endpoint.endpoint_name!r})",
+            )
+        if isinstance(alarms, str) or not isinstance(alarms, Sequence):
+            check.fail("alarms", alarms, "a list of cloudwatch.IAlarm")
+            alarms = ()
+        for index, alarm in enumerate(alarms):
+            check.has(f"alarms[{index}]", alarm, "alarm_arn", "a cloudwatch.IAlarm")
+        if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+            check.fail("metrics", metrics, f"a list of up to {MAX_MONITOR_METRICS} metric names")
+            metrics = ()
+        elif len(metrics) > MAX_MONITOR_METRICS:
+            check.fail(
+                "metrics", Shown(f"{len(metrics)} metrics"), f"at most {MAX_MONITOR_METRICS}"
+            )
+        for index, metric in enumerate(metrics):
+            if not isinstance(metric, str):
+                check.has(f"metrics[{index}]", metric, "to_metric_config", "a name or IMetric")
+        if title is not None:
+            check.text("title", title, allowed="a row title")
+        check.done()
+        for alarm in alarms:
+            alarm.add_alarm_action(actions.SnsAction(self.topic))  # type: ignore[attr-defined]
+            alarm.add_ok_action(actions.SnsAction(self.topic))  # type: ignore[attr-defined]
+        self.monitor_alarms.extend(alarms)
+        shown = [monitor.metric(m) if isinstance(m, str) else m for m in metrics]
+        self._monitor_row(title or _monitor_title(monitor), list(alarms), shown)
+
+    def _monitor_row(
+        self,
+        title: str,
+        alarms: Sequence[cloudwatch.IAlarm],
+        metrics: Sequence[cloudwatch.IMetric],
+        *,
+        graph_title: str | None = None,
+    ) -> None:
+        """One dashboard row for a monitor: its violations (alarm states), its metrics."""
+        widgets: list[cloudwatch.IWidget] = []
+        if alarms:
+            widgets.append(
+                cloudwatch.AlarmStatusWidget(
+                    title=f"{title}: violations", alarms=list(alarms), width=8
                 )
             )
+        if metrics:
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title=graph_title or f"{title} metrics",
+                    left=list(metrics),
+                    width=16 if alarms else 24,
+                )
+            )
+        if widgets:
+            self.dashboard.add_widgets(*widgets)
 
     @property
     def alarms(self) -> list[cloudwatch.IAlarm]:
-        """Every alarm this construct created."""
+        """Every alarm this construct created, then those given to `add_monitor`."""
         created = [self.errors_5xx, self.model_latency, self.errors_4xx, self.memory]
         created += [a for a in (self.cpu, self.concurrency) if a is not None]
-        return [*created, *self.drift]
+        return [*created, *self.drift, *self.monitor_alarms]
+
+
+def _monitor_title(monitor: object) -> str:
+    """`ModelQualityMonitor` -> "Model quality"."""
+    name = type(monitor).__name__.removesuffix("Monitor") or "Monitor"
+    words = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", name)
+    return " ".join(words).capitalize() if words else name

@@ -43,6 +43,7 @@ MAX_ALARMS = 20
 MAX_PARAMETER_VALUE = 1024
 MAX_INTERVAL_DAYS = 365
 _PARAMETER = re.compile(r"[A-Za-z0-9\-_]{1,256}")
+_ACCOUNT = re.compile(r"^\d{12}$")
 _PACKAGE = "retraining"
 
 
@@ -78,6 +79,12 @@ class RetrainingTrigger(Construct):
     fires when it holds messages. `node.default_child` is the function (`function`); the
     rule is `rule`.
 
+    **Alarms in another account.** The rule listens on this account's default event
+    bus. For alarms of a deploy account, an `AlarmForwarding` there sends their state
+    changes here, this bus's policy lets that account put them, and `source_accounts`
+    plus the alarms' ARNs (`cloudwatch.Alarm.from_alarm_arn`, fixed alarm names) say
+    which forwarded events count.
+
     Example::
 
         RetrainingTrigger(stack, "Retrain", pipeline=pipeline, key=key, topic=topic,
@@ -98,6 +105,7 @@ class RetrainingTrigger(Construct):
         parameters: Mapping[str, str] | None = None,
         trigger_parameter: str | None = None,
         topic: sns.ITopic | None = None,
+        source_accounts: Sequence[str] | None = None,
         code_path: Path | str | None = None,
     ) -> None:
         """Create the rule, the function, its log group, dead-letter queue and alarm.
@@ -117,6 +125,11 @@ class RetrainingTrigger(Construct):
             `<alarm name>: <state reason>` (cut to 1,024 characters), so the execution
             records why it ran. Default none.
         :param topic: where each start or skip is published. Default none: logged only.
+        :param source_accounts: accounts whose alarm events the rule accepts (the
+            event's `account`), when the alarms live in other accounts and an
+            `AlarmForwarding` there sends their state changes to this account's default
+            event bus; import such alarms with `cloudwatch.Alarm.from_alarm_arn`. 1 to
+            20 account ids. Default none: no account filter (the alarm ARNs name theirs).
         :param code_path: folder holding `retraining/handler.py`. Default: the code
             shipped in the installed package, or a source checkout's `lambdas/`.
         """
@@ -130,6 +143,16 @@ class RetrainingTrigger(Construct):
         _check_parameters(check, parameters, trigger_parameter, declared, pipeline)
         if topic is not None:
             check.has("topic", topic, "topic_arn", "an sns.ITopic or None")
+        if (
+            source_accounts is not None
+            and check.strings("source_accounts", source_accounts, _ACCOUNT, "12-digit account id")
+            and not 1 <= len(list(source_accounts)) <= MAX_ALARMS
+        ):
+            check.fail(
+                "source_accounts",
+                Shown(f"{len(source_accounts)} accounts"),
+                "1 to 20 account ids, or None",
+            )
         code = _code_path(check, code_path)
         check.done()
         assert code is not None  # done() raised otherwise
@@ -208,6 +231,7 @@ class RetrainingTrigger(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.cloudwatch"],
                 detail_type=["CloudWatch Alarm State Change"],
+                account=list(source_accounts) if source_accounts else None,
                 resources=[alarm.alarm_arn for alarm in alarms],
                 detail={"state": {"value": ["ALARM"]}},
             ),

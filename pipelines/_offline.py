@@ -17,6 +17,7 @@ import contextlib
 import gzip
 import importlib
 import io
+import json
 import logging
 import os
 import re
@@ -24,7 +25,7 @@ import shutil
 import tarfile
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,11 @@ MODEL_ARTIFACTS_DIR = "training"
 """Training jobs write `<pipeline prefix>/training/<job>/output/model.tar.gz`."""
 EVALUATE = "Evaluate"
 DATA_QUALITY_BASELINE = "DataQualityBaseline"
+MODEL_QUALITY_BASELINE = "ModelQualityBaseline"
+CLARIFY_MODEL = "ClarifyModel"
+"""The Model step (CreateModel) the ClarifyCheck steps host their shadow endpoint from."""
+MODEL_BIAS_BASELINE = "ModelBiasBaseline"
+MODEL_EXPLAINABILITY_BASELINE = "ModelExplainabilityBaseline"
 QUALITY_GATE = "QualityGate"
 REGISTER_MODEL = "RegisterModel"
 QUALITY_FAILED = "ModelQualityTooLow"
@@ -73,9 +79,152 @@ _STEP_COMMON = SHARED_STEPS_DIR / "step_common.py"
 _STEP_SERVING = SHARED_STEPS_DIR / "step_serving.py"
 
 
-SERVING_READS = (f"{MODEL_ARTIFACTS_DIR}/", "DataQualityBaseline/")
+BASELINE_STEPS = (
+    DATA_QUALITY_BASELINE,
+    MODEL_QUALITY_BASELINE,
+    MODEL_BIAS_BASELINE,
+    MODEL_EXPLAINABILITY_BASELINE,
+)
+SERVING_READS = (
+    f"{MODEL_ARTIFACTS_DIR}/",
+    f"{DATA_QUALITY_BASELINE}/",
+    f"{MODEL_QUALITY_BASELINE}/",
+)
 """What deploy accounts read of a pipeline's outputs, below `pipelines/<name>/`: model
-artifacts and data-quality baselines (not the data splits, reports or code)."""
+artifacts and the baselines of the monitors the app deploys (data quality, model
+quality); not the data splits, reports, predictions, code, or the bias and
+explainability baselines, which no deploy account monitors with yet (add them here with
+the monitors)."""
+
+LABEL_COLUMN, PREDICTION_COLUMN, PROBABILITY_COLUMN = "label", "prediction", "probability"
+"""Columns of Evaluate's predictions.csv (as ``_steps/step_common`` writes it), which the
+model-quality baseline job reads by name."""
+CLARIFY_CONFIGS = {
+    "bias": "bias/analysis_config.json",
+    "explainability": "explainability/analysis_config.json",
+}
+"""Below Evaluate's clarify output: each Clarify check's analysis config (as
+``_steps/step_common`` writes it)."""
+
+# -- Clarify settings -----------------------------------------------------------------------
+
+CLARIFY_KEYS = ("bias", "explainability")
+BIAS_KEYS = ("label_values", "facets")
+FACET_KEYS = ("name", "values", "threshold")
+SHAP_KEYS = ("shap_baseline", "num_samples", "agg_method")
+AGG_METHODS = ("mean_abs", "median", "mean_sq")
+SHAP_DEFAULTS = {"shap_baseline": "mean", "num_samples": 100, "agg_method": "mean_abs"}
+MAX_SHAP_SAMPLES = 10000
+_ARGUMENT_LENGTH = 256
+"""The most characters of one container argument (CreateProcessingJob)."""
+
+
+def _scalars(value: object) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) > 0
+        and all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in value)
+    )
+
+
+def check_clarify(check: Checks, clarify: object, features: Sequence[str]) -> None:
+    """Record what is wrong with ``build_pipeline``'s ``clarify`` (None: no Clarify
+    baselines): ``{"bias": {"label_values": [...], "facets": [{"name": <feature>,
+    "values": [...]} or {"name": <feature>, "threshold": <number>}]}, "explainability":
+    {"shap_baseline": "mean" or rows of feature values, "num_samples": 1-10000,
+    "agg_method": "mean_abs"|"median"|"mean_sq"}}``, either part optional (not both)."""
+    if clarify is None:
+        return
+    if not isinstance(clarify, Mapping) or not clarify or set(clarify) - set(CLARIFY_KEYS):
+        check.fail("clarify", clarify, "None or a mapping of bias and/or explainability")
+        return
+    bias = clarify.get("bias")
+    if "bias" in clarify:
+        if not isinstance(bias, Mapping) or set(bias) != set(BIAS_KEYS):
+            check.fail("clarify.bias", bias, "a mapping of label_values and facets")
+        else:
+            if not _scalars(bias["label_values"]):
+                check.fail(
+                    "clarify.bias.label_values",
+                    bias["label_values"],
+                    "a non-empty list of label values (str or number) counted as the positive"
+                    " outcome",
+                )
+            facets = bias["facets"]
+            if not isinstance(facets, list | tuple) or not facets:
+                check.fail("clarify.bias.facets", facets, "a non-empty list of facets")
+                facets = []
+            for i, facet in enumerate(facets):
+                _check_facet(check, f"clarify.bias.facets[{i}]", facet, features)
+    shap = clarify.get("explainability")
+    if "explainability" in clarify:
+        if not isinstance(shap, Mapping) or set(shap) - set(SHAP_KEYS):
+            check.fail(
+                "clarify.explainability", shap, f"a mapping of some of {', '.join(SHAP_KEYS)}"
+            )
+        else:
+            shap = {**SHAP_DEFAULTS, **shap}
+            baseline = shap["shap_baseline"]
+            rows_ok = (
+                isinstance(baseline, list | tuple)
+                and 0 < len(baseline) <= 10
+                and all(
+                    isinstance(row, list | tuple)
+                    and len(row) == len(features)
+                    and all(isinstance(v, int | float) and not isinstance(v, bool) for v in row)
+                    for row in baseline
+                )
+            )
+            if baseline != "mean" and not rows_ok:
+                check.fail(
+                    "clarify.explainability.shap_baseline",
+                    baseline,
+                    f"'mean' (the test features' mean) or 1 to 10 rows of {len(features)}"
+                    " numbers (the features in order)",
+                )
+            check.integer(
+                "clarify.explainability.num_samples", shap["num_samples"], 1, MAX_SHAP_SAMPLES
+            )
+            check.one_of("clarify.explainability.agg_method", shap["agg_method"], AGG_METHODS)
+
+
+def _check_facet(check: Checks, prop: str, facet: object, features: Sequence[str]) -> None:
+    if (
+        not isinstance(facet, Mapping)
+        or "name" not in facet
+        or set(facet) - set(FACET_KEYS)
+        or ("values" in facet) == ("threshold" in facet)
+    ):
+        check.fail(prop, facet, "a mapping of name and either values or threshold")
+        return
+    check.one_of(f"{prop}.name", facet["name"], list(features))
+    if "values" in facet and not _scalars(facet["values"]):
+        check.fail(f"{prop}.values", facet["values"], "a non-empty list of str or numbers")
+    if "threshold" in facet:
+        check.number(f"{prop}.threshold", facet["threshold"])
+
+
+def clarify_job_settings(
+    clarify: Mapping[str, Any], predictor: Mapping[str, str], instance_type: str
+) -> dict[str, Any]:
+    """What the Evaluate job writes the analysis configs from (``step_common.clarify_configs``):
+    the checked ``clarify`` with the SHAP defaults, the model's response paths and the
+    shadow endpoint's instance type."""
+    settings: dict[str, Any] = {"predictor": dict(predictor), "instance_type": instance_type}
+    if "bias" in clarify:
+        settings["bias"] = clarify["bias"]
+    if "explainability" in clarify:
+        settings["explainability"] = {**SHAP_DEFAULTS, **clarify["explainability"]}
+    return settings
+
+
+def clarify_arguments(settings: Mapping[str, Any]) -> list[str]:
+    """``--clarify`` and ``settings`` as JSON cut into container arguments (each at most
+    256 characters; ``step_common.clarify_settings`` joins them)."""
+    text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    return ["--clarify"] + [
+        text[i : i + _ARGUMENT_LENGTH] for i in range(0, len(text), _ARGUMENT_LENGTH)
+    ]
 
 
 def data_prefix(pipeline_name: str) -> str:

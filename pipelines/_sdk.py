@@ -25,14 +25,23 @@ training metrics.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any, TypeVar
+from unittest import mock
 
 import boto3
 from sagemaker.core import image_uris
+from sagemaker.core.clarify import (
+    BiasConfig,
+    DataConfig,
+    ModelConfig,
+    ModelPredictedLabelConfig,
+    SHAPConfig,
+)
 from sagemaker.core.drift_check_baselines import DriftCheckBaselines
-from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.model_metrics import FileSource, MetricsSource, ModelMetrics
+from sagemaker.core.model_monitor.dataset_format import DatasetFormat
 from sagemaker.core.network import NetworkConfig
 from sagemaker.core.processing import Processor
 from sagemaker.core.shapes import (
@@ -70,12 +79,20 @@ from sagemaker.mlops.workflow import (
     StepExceptionTypeEnum,
     StepRetryPolicy,
     TrainingStep,
+    clarify_check_step,
 )
+from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
+from sagemaker.mlops.workflow.clarify_check_step import (
+    ClarifyCheckStep,
+    ModelBiasCheckConfig,
+    ModelExplainabilityCheckConfig,
+)
+from sagemaker.mlops.workflow.quality_check_step import ModelQualityCheckConfig, QualityCheckStep
 from sagemaker.serve.model_builder import ModelBuilder
 from sagemaker.train.model_trainer import ModelTrainer
 
 from constructs_lib import placeholders
-from constructs_lib.images import model_monitor_image
+from constructs_lib.images import clarify_image, model_monitor_image
 from pipelines import _offline as shared
 from pipelines._offline import sdk_session
 
@@ -198,8 +215,62 @@ def json_source(directory: Any, file_name: str) -> MetricsSource:
     return MetricsSource(s3_uri=Join(on="/", values=[directory, file_name]), content_type=_JSON)
 
 
+class _BaselineOnly:
+    """A check step that only computes a baseline (``skip_check=True``), with the request
+    fields the SDK writes as null left out (absent is what they mean) and without
+    ``FailOnViolation``, which a skipped check never applies."""
+
+    def to_request(self) -> dict[str, Any]:
+        request: dict[str, Any] = super().to_request()  # type: ignore[misc]
+        assert request.get("SkipCheck") is True
+        return {k: v for k, v in request.items() if v is not None and k != "FailOnViolation"}
+
+
+class BaselineQualityCheckStep(_BaselineOnly, QualityCheckStep):  # type: ignore[misc]
+    """A QualityCheck step that computes a baseline only (see ``_BaselineOnly``)."""
+
+
+class BaselineClarifyCheckStep(_BaselineOnly, ClarifyCheckStep):  # type: ignore[misc]
+    """A ClarifyCheck step that computes a baseline only (see ``_BaselineOnly``)."""
+
+
+_Check = TypeVar("_Check", QualityCheckStep, ClarifyCheckStep)
+
+
+def pinned_check_job(step: _Check, image_uri: str) -> _Check:
+    """``step`` with its job on ``image_uri`` and a network config the definition can hold.
+
+    CheckJobConfig takes no image (the SDK picks one for the region; the pinned one is
+    the same URI, asserted in the tests), and the SDK's check-job request copies the
+    NetworkConfig object itself into the definition, which JSON cannot encode: its
+    request form is put there instead.
+    """
+    processor = step._baselining_processor
+    processor.image_uri = image_uri
+    if isinstance(processor.network_config, NetworkConfig):
+        processor.network_config = processor.network_config._to_request_dict()
+    return step
+
+
+def metrics_source(s3_uri: Any) -> MetricsSource:
+    """A JSON file at ``s3_uri`` (a check step's baseline property)."""
+    return MetricsSource(s3_uri=s3_uri, content_type=_JSON)
+
+
+def file_source(s3_uri: Any) -> FileSource:
+    """A JSON file at ``s3_uri`` (a Clarify analysis config)."""
+    return FileSource(s3_uri=s3_uri, content_type=_JSON)
+
+
+def shared_config(check: str) -> str:
+    """Where, below Evaluate's clarify output, the ``check``'s analysis config is."""
+    return shared.CLARIFY_CONFIGS[check]
+
+
 class ScikitLearnPipeline:
-    """Preprocess -> Train -> Evaluate, DataQualityBaseline -> QualityGate -> RegisterModel.
+    """Preprocess -> Train -> Evaluate, DataQualityBaseline, ModelQualityBaseline (and with
+    Clarify settings ClarifyModel, ModelBiasBaseline, ModelExplainabilityBaseline) ->
+    QualityGate -> RegisterModel.
 
     Holds what every step shares (session, parameters, images, S3 prefix, caching and
     retries) and builds the steps in the order they run. What differs between packages
@@ -239,8 +310,16 @@ class ScikitLearnPipeline:
             <execution id>/Preprocess/{train,validation,test,baseline}/
             <execution id>/Evaluate/evaluation/evaluation.json
                               -> ModelMetrics.ModelQuality.Statistics
+            <execution id>/Evaluate/predictions/predictions.csv   (ModelQualityBaseline's input)
+            <execution id>/Evaluate/clarify/{dataset,bias,explainability}/  (with Clarify)
             <execution id>/DataQualityBaseline/baseline/{statistics,constraints}.json
                               -> ModelMetrics.ModelDataQuality, DriftCheckBaselines.ModelDataQuality
+            <execution id>/ModelQualityBaseline/baseline/{statistics,constraints}.json
+                              -> ModelMetrics.ModelQuality.Constraints, DriftCheckBaselines.ModelQuality
+            <execution id>/ModelBiasBaseline/report/analysis.json (and the report)
+                              -> ModelMetrics.Bias.PostTrainingReport, DriftCheckBaselines.Bias
+            <execution id>/ModelExplainabilityBaseline/report/analysis.json
+                              -> ModelMetrics.Explainability.Report, DriftCheckBaselines.Explainability
             training/<training job name>/output/model.tar.gz
                               -> model.joblib, code/; the package's ModelDataUrl
     """
@@ -261,8 +340,10 @@ class ScikitLearnPipeline:
         security_group_ids: tuple[str, ...] = (),
         higher_is_better: bool,
         metric_definitions: list[MetricDefinition],
+        clarify: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
+        self.clarify = dict(clarify) if clarify else None
         self.pipeline_name = pipeline_name
         self.region = region
         self.role_arn = role_arn
@@ -287,6 +368,7 @@ class ScikitLearnPipeline:
         )
         # As AWS documents it (no version tag exists), the same as DataQualityMonitor's.
         self.analyzer_image = model_monitor_image(region)
+        self.clarify_image = clarify_image(region)
 
         self.input_data_uri = ParameterString(
             shared.INPUT_DATA_URI,
@@ -315,8 +397,18 @@ class ScikitLearnPipeline:
         )
         evaluate = self.evaluate_step(preprocess, train, evaluation_report)
         baseline = self.baseline_step(preprocess)
-        register = self.register_step(model_package_group_name, train, evaluate, baseline)
-        gate = self.quality_gate(evaluate, evaluation_report, register, baseline)
+        quality = self.model_quality_step(evaluate)
+        baselines: list[Any] = [baseline, quality]
+        clarify: dict[str, ClarifyCheckStep] = {}
+        model = None
+        if self.clarify:
+            model = self.clarify_model_step(train)
+            clarify = self.clarify_steps(evaluate, model)
+            baselines += list(clarify.values())
+        register = self.register_step(
+            model_package_group_name, train, evaluate, baseline, quality, clarify
+        )
+        gate = self.quality_gate(evaluate, evaluation_report, register, baselines)
         return OfflinePipeline(
             name=self.pipeline_name,
             parameters=[
@@ -326,7 +418,16 @@ class ScikitLearnPipeline:
                 self.threshold,
                 self.approval_status,
             ],
-            steps=[preprocess, train, evaluate, baseline, gate],
+            steps=[
+                preprocess,
+                train,
+                evaluate,
+                baseline,
+                quality,
+                *([model] if model is not None else []),
+                *clarify.values(),
+                gate,
+            ],
             sagemaker_session=self.session,
             # No per-execution Experiments trial (extra IAM, region-dependent default).
             pipeline_experiment_config=None,
@@ -337,7 +438,7 @@ class ScikitLearnPipeline:
         evaluate: ProcessingStep,
         report: PropertyFile,
         register: ModelStep,
-        baseline: ProcessingStep,
+        baselines: list[Any],
     ) -> ConditionStep:
         """Register when the gated metric is at least (higher is better) or at most the
         threshold; otherwise fail, saying both."""
@@ -367,8 +468,8 @@ class ScikitLearnPipeline:
             conditions=[condition],
             if_steps=[register],
             else_steps=[failed],
-            # Registration reads the baseline's outputs: decide once both are there.
-            depends_on=[baseline],
+            # Registration reads the baselines' outputs: decide once they are all there.
+            depends_on=baselines,
         )
 
     # -- steps -------------------------------------------------------------------------
@@ -444,8 +545,11 @@ class ScikitLearnPipeline:
                 ),
                 processing_input("test", splits["test"].S3Output.S3Uri, f"{PROCESSING}/input/test"),
             ],
-            outputs=[self.output(shared.EVALUATE, "evaluation", f"{PROCESSING}/output/evaluation")],
-            arguments=list(self.settings.EVALUATE_ARGUMENTS),
+            outputs=[
+                self.output(shared.EVALUATE, name, f"{PROCESSING}/output/{name}")
+                for name in ("evaluation", "predictions", *(["clarify"] if self.clarify else []))
+            ],
+            arguments=[*self.settings.EVALUATE_ARGUMENTS, *self.clarify_arguments()],
         )
         return self.job_step(ProcessingStep, shared.EVALUATE, step_args, property_files=[report])
 
@@ -471,25 +575,185 @@ class ScikitLearnPipeline:
         )
         return self.job_step(ProcessingStep, shared.DATA_QUALITY_BASELINE, step_args)
 
-    def register_step(
-        self,
-        group_name: str,
-        train: TrainingStep,
-        evaluate: ProcessingStep,
-        baseline: ProcessingStep,
-    ) -> ModelStep:
-        baseline_dir = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
-        evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs[
-            "evaluation"
-        ].S3Output.S3Uri
-        statistics = json_source(baseline_dir, "statistics.json")
-        constraints = json_source(baseline_dir, "constraints.json")
-        builder = ModelBuilder(
+    def model_quality_step(self, evaluate: ProcessingStep) -> QualityCheckStep:
+        """Model Monitor's model-quality baselining job on Evaluate's predictions.csv.
+
+        It only computes the baseline (statistics and constraints of the model-quality
+        metrics): no check against a previous version (``skip_check``), and the new
+        baseline is the one registered for drift checks (``register_new_baseline``).
+        """
+        predictions = evaluate.properties.ProcessingOutputConfig.Outputs["predictions"]
+        problem_type = self.settings.MODEL_QUALITY_PROBLEM_TYPE
+        step = BaselineQualityCheckStep(
+            name=shared.MODEL_QUALITY_BASELINE,
+            quality_check_config=ModelQualityCheckConfig(
+                baseline_dataset=predictions.S3Output.S3Uri,
+                dataset_format=DatasetFormat.csv(header=True),
+                output_s3_uri=self.execution_prefix(shared.MODEL_QUALITY_BASELINE, "baseline"),
+                problem_type=problem_type,
+                inference_attribute=shared.PREDICTION_COLUMN,
+                probability_attribute=(
+                    shared.PROBABILITY_COLUMN if problem_type == "BinaryClassification" else None
+                ),
+                ground_truth_attribute=shared.LABEL_COLUMN,
+            ),
+            check_job_config=self.check_job_config(isolated=True),
+            skip_check=True,
+            register_new_baseline=True,
+            cache_config=self.cache,
+        )
+        return pinned_check_job(step, self.analyzer_image)
+
+    def clarify_model_step(self, train: TrainingStep) -> ModelStep:
+        """CreateModel from the trained artifact: the model Clarify hosts as a shadow
+        endpoint while it computes the bias and SHAP baselines (network-isolated, in the
+        pipeline's VPC when it has one)."""
+        builder = self.model_builder(train, network=self.networking())
+        return ModelStep(
+            name=shared.CLARIFY_MODEL, step_args=builder.build(), retry_policies=[self.step_retry]
+        )
+
+    def clarify_steps(
+        self, evaluate: ProcessingStep, model: ModelStep
+    ) -> dict[str, ClarifyCheckStep]:
+        """The bias (post-training) and explainability (SHAP) baselines the settings ask
+        for, each a Clarify job on Evaluate's clarify dataset and analysis config."""
+        assert self.clarify is not None
+        clarify_dir = evaluate.properties.ProcessingOutputConfig.Outputs["clarify"].S3Output.S3Uri
+        features = list(self.settings.FEATURES)
+        target = self.settings.TARGET_COLUMN
+        data = {
+            "s3_data_input_path": Join(on="/", values=[clarify_dir, "dataset"]),
+            "label": target,
+            "headers": [target, *features],
+            "dataset_type": "text/csv",
+            # Never written: the analysis config comes from Evaluate (OfflineClarifyCheckStep).
+            "s3_analysis_config_output_path": f"{self.prefix}/clarify-analysis-config",
+        }
+        model_config = ModelConfig(
+            model_name=model.properties.ModelName,
+            instance_count=1,
+            instance_type=shared.INFERENCE_INSTANCE_TYPES[0],
+            content_type="text/csv",
+            accept_type="application/json",
+        )
+        predictor = self.settings.CLARIFY_PREDICTOR
+        steps: dict[str, ClarifyCheckStep] = {}
+        bias = self.clarify.get("bias")
+        if bias:
+            facets = bias["facets"]
+            config: Any = ModelBiasCheckConfig(
+                data_config=DataConfig(
+                    s3_output_path=self.execution_prefix(shared.MODEL_BIAS_BASELINE, "report"),
+                    **data,
+                ),
+                data_bias_config=BiasConfig(
+                    label_values_or_threshold=list(bias["label_values"]),
+                    facet_name=[f["name"] for f in facets],
+                    facet_values_or_threshold=[
+                        list(f["values"]) if "values" in f else [f["threshold"]] for f in facets
+                    ],
+                ),
+                model_config=model_config,
+                model_predicted_label_config=ModelPredictedLabelConfig(label=predictor["label"]),
+                kms_key=self.kms_key_arn,
+            )
+            steps["bias"] = self.clarify_step(
+                shared.MODEL_BIAS_BASELINE, config, Join(on="/", values=[clarify_dir, "bias"])
+            )
+        shap = self.clarify.get("explainability")
+        if shap:
+            shap = {**shared.SHAP_DEFAULTS, **shap}
+            baseline = shap["shap_baseline"]
+            config = ModelExplainabilityCheckConfig(
+                data_config=DataConfig(
+                    s3_output_path=self.execution_prefix(
+                        shared.MODEL_EXPLAINABILITY_BASELINE, "report"
+                    ),
+                    **data,
+                ),
+                model_config=model_config,
+                explainability_config=SHAPConfig(
+                    baseline=None if baseline == "mean" else [list(r) for r in baseline],
+                    num_samples=int(shap["num_samples"]),
+                    agg_method=shap["agg_method"],
+                ),
+                model_scores=predictor.get("probability", predictor["label"]),
+                kms_key=self.kms_key_arn,
+            )
+            steps["explainability"] = self.clarify_step(
+                shared.MODEL_EXPLAINABILITY_BASELINE,
+                config,
+                Join(on="/", values=[clarify_dir, "explainability"]),
+            )
+        return steps
+
+    def clarify_step(self, name: str, config: Any, config_uri: Any) -> ClarifyCheckStep:
+        """A ClarifyCheck step that computes a baseline only (as ``model_quality_step``).
+
+        The SDK's ClarifyCheckStep uploads two analysis configs while the definition is
+        built (under names with a timestamp and a random id), which an offline,
+        reproducible build cannot do. Here the monitoring config is not uploaded at all
+        (the monitors write their own at deploy time) and the job's config input is
+        ``config_uri``, the prefix where Evaluate wrote it.
+        """
+        with (
+            mock.patch.object(
+                clarify_check_step, "_upload_analysis_config", return_value=config_uri
+            ),
+            mock.patch.object(
+                ClarifyCheckStep, "_upload_monitoring_analysis_config", return_value=None
+            ),
+        ):
+            step = BaselineClarifyCheckStep(
+                name=name,
+                clarify_check_config=config,
+                # Not isolated: Clarify calls the SageMaker API to host and invoke the
+                # shadow endpoint (the model it hosts is isolated).
+                check_job_config=self.check_job_config(isolated=False),
+                skip_check=True,
+                register_new_baseline=True,
+                cache_config=self.cache,
+            )
+        return pinned_check_job(step, self.clarify_image)
+
+    def clarify_arguments(self) -> list[str]:
+        """The Evaluate job's ``--clarify`` arguments (none without Clarify settings)."""
+        if not self.clarify:
+            return []
+        return shared.clarify_arguments(
+            shared.clarify_job_settings(
+                self.clarify, self.settings.CLARIFY_PREDICTOR, shared.INFERENCE_INSTANCE_TYPES[0]
+            )
+        )
+
+    def check_job_config(self, *, isolated: bool) -> CheckJobConfig:
+        """A QualityCheck or ClarifyCheck job's resources, keys and network."""
+        return CheckJobConfig(
+            role=self.role_arn,
+            instance_count=1,
+            instance_type=self.processing_instance_type,
+            volume_size_in_gb=30,
+            volume_kms_key=self.kms_key_arn,
+            output_kms_key=self.kms_key_arn,
+            max_runtime_in_seconds=MAX_RUNTIME_SECONDS,
+            sagemaker_session=self.session,
+            network_config=NetworkConfig(
+                enable_network_isolation=isolated,
+                encrypt_inter_container_traffic=True,
+                subnets=self.subnet_ids,
+                security_group_ids=self.security_group_ids,
+            ),
+        )
+
+    def model_builder(self, train: TrainingStep, **extra: Any) -> ModelBuilder:
+        """The serving container on the trained artifact (inference.py travels inside
+        model.tar.gz: train.py puts it there)."""
+        return ModelBuilder(
             sagemaker_session=self.session,
             role_arn=self.role_arn,
             image_uri=self.serving_image,
             s3_model_data_url=train.properties.ModelArtifacts.S3ModelArtifacts,
-            # inference.py travels inside model.tar.gz (train.py puts it there).
             env_vars={
                 "SAGEMAKER_PROGRAM": "inference.py",
                 "SAGEMAKER_SUBMIT_DIRECTORY": shared.SERVING_CODE_DIR,
@@ -498,7 +762,33 @@ class ScikitLearnPipeline:
             },
             instance_type=shared.INFERENCE_INSTANCE_TYPES[0],
             dependencies={},
+            **extra,
         )
+
+    def register_step(
+        self,
+        group_name: str,
+        train: TrainingStep,
+        evaluate: ProcessingStep,
+        baseline: ProcessingStep,
+        quality: QualityCheckStep,
+        clarify: dict[str, ClarifyCheckStep],
+    ) -> ModelStep:
+        baseline_dir = baseline.properties.ProcessingOutputConfig.Outputs["baseline"].S3Output.S3Uri
+        evaluation_dir = evaluate.properties.ProcessingOutputConfig.Outputs[
+            "evaluation"
+        ].S3Output.S3Uri
+        statistics = json_source(baseline_dir, "statistics.json")
+        constraints = json_source(baseline_dir, "constraints.json")
+        quality_props = quality.properties
+        bias = clarify.get("bias")
+        shap = clarify.get("explainability")
+        clarify_dir = (
+            evaluate.properties.ProcessingOutputConfig.Outputs["clarify"].S3Output.S3Uri
+            if clarify
+            else None
+        )
+        builder = self.model_builder(train)
         step_args = builder.register(
             model_package_group_name=group_name,
             content_types=list(shared.CONTENT_TYPES),
@@ -507,12 +797,46 @@ class ScikitLearnPipeline:
             transform_instances=list(shared.TRANSFORM_INSTANCE_TYPES),
             approval_status=self.approval_status,
             model_metrics=ModelMetrics(
+                # The report the quality gate passed and the approval function reads
+                # (the model-quality statistics shape, from the same predictions).
                 model_statistics=json_source(evaluation_dir, shared.EVALUATION_REPORT),
+                model_constraints=metrics_source(quality_props.CalculatedBaselineConstraints),
                 model_data_statistics=statistics,
                 model_data_constraints=constraints,
+                bias_post_training=(
+                    metrics_source(bias.properties.CalculatedBaselineConstraints) if bias else None
+                ),
+                explainability=(
+                    metrics_source(shap.properties.CalculatedBaselineConstraints) if shap else None
+                ),
             ),
             drift_check_baselines=DriftCheckBaselines(
-                model_data_statistics=statistics, model_data_constraints=constraints
+                model_data_statistics=statistics,
+                model_data_constraints=constraints,
+                model_statistics=metrics_source(quality_props.BaselineUsedForDriftCheckStatistics),
+                model_constraints=metrics_source(
+                    quality_props.BaselineUsedForDriftCheckConstraints
+                ),
+                bias_config_file=(
+                    file_source(Join(on="/", values=[clarify_dir, shared_config("bias")]))
+                    if bias
+                    else None
+                ),
+                bias_post_training_constraints=(
+                    metrics_source(bias.properties.BaselineUsedForDriftCheckConstraints)
+                    if bias
+                    else None
+                ),
+                explainability_config_file=(
+                    file_source(Join(on="/", values=[clarify_dir, shared_config("explainability")]))
+                    if shap
+                    else None
+                ),
+                explainability_constraints=(
+                    metrics_source(shap.properties.BaselineUsedForDriftCheckConstraints)
+                    if shap
+                    else None
+                ),
             ),
         )
         return ModelStep(
@@ -575,3 +899,9 @@ class ScikitLearnPipeline:
     def output(self, step: str, name: str, local_path: str) -> ProcessingOutput:
         """An output under this execution's own prefix (executions never overwrite)."""
         return execution_output(self.prefix, step, name, local_path)
+
+    def execution_prefix(self, step: str, name: str) -> Join:
+        """``<prefix>/<execution id>/<step>/<name>``, as ``output`` writes."""
+        return Join(
+            on="/", values=[self.prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, step, name]
+        )

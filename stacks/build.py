@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -212,6 +213,7 @@ class BuildStack(Stack):
         self.messaging_key = notifications.key
         """Encrypts the topic and every model's dead-letter queues; never stored data."""
         self._allow_serving_reads(settings)
+        self._allow_alarm_events()
         github = settings.github
         self.owns_github_provider = False
         """Whether this stack gets the account's GitHub OIDC provider (the build stack is
@@ -228,6 +230,39 @@ class BuildStack(Stack):
                 role_name_prefix="mlops-github-build",
             )
             self.owns_github_provider = github.oidc_provider != "existing"
+
+    def _allow_alarm_events(self) -> None:
+        """Deploy accounts may put "CloudWatch Alarm State Change" events (and nothing
+        else) on this account's default event bus: their `AlarmForwarding` rules send the
+        drift and model-quality alarms that start a model's `RetrainingTrigger`, which
+        matches the sending account and the alarms' ARNs. One statement for every
+        deploy account, so adding a model does not change this stack."""
+        if not self.reader_accounts:
+            return
+        self.alarm_events_policy = events.CfnEventBusPolicy(
+            self,
+            "DeployAccountsSendAlarmEvents",
+            event_bus_name="default",
+            statement_id="DeployAccountsSendAlarmStateChanges",
+            statement={
+                "Effect": "Allow",
+                "Principal": {
+                    "AWS": [
+                        self.format_arn(service="iam", region="", account=account, resource="root")
+                        for account in self.reader_accounts
+                    ]
+                },
+                "Action": "events:PutEvents",
+                "Resource": self.format_arn(
+                    service="events", resource="event-bus", resource_name="default"
+                ),
+                "Condition": {
+                    "StringEquals": {"events:detail-type": "CloudWatch Alarm State Change"},
+                    "ForAllValues:StringEquals": {"events:source": ["aws.cloudwatch"]},
+                },
+            },
+        )
+        """Lets the deploy accounts forward alarm state changes to the default bus."""
 
     def _allow_serving_reads(self, settings: BuildSettings) -> None:
         """Deploy accounts read what serving needs and nothing else: model artifacts

@@ -6,21 +6,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aws_cdk import CfnOutput, Duration, Environment, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config.settings import (
     BuildSettings,
+    EndpointServing,
     EndpointSettings,
+    ModelQualitySettings,
     ModelSettings,
     ServerlessVariantSettings,
-    ServingSettings,
     VpcSettings,
+    alarm_name,
 )
+from constructs_lib.alarm_forwarding import AlarmForwarding
 from constructs_lib.data_quality_monitor import DataQualityMonitor
 from constructs_lib.endpoint_alarms import AlarmThresholds, EndpointAlarms
 from constructs_lib.errors import ConfigurationError
+from constructs_lib.metrics import ProblemType
+from constructs_lib.model_quality_monitor import ModelQualityMonitor
 from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.realtime_endpoint import (
     Autoscaling,
@@ -35,6 +41,13 @@ from constructs_lib.vpc_config import VpcConfig
 from stacks.build import build_artifacts_bucket_name
 from stacks.environment import EnvironmentStack
 
+DASHBOARD_METRICS: dict[ProblemType, tuple[str, ...]] = {
+    "binary_classification": ("accuracy", "auc", "f1", "precision", "recall"),
+    "multiclass_classification": ("accuracy", "weighted_f1"),
+    "regression": ("rmse", "mae", "r2"),
+}
+"""Model-quality metrics every model's dashboard graphs, besides those with thresholds."""
+
 
 class ModelDeployStack(Stack):
     """`mlops-<model>-<environment>`: one model behind a guarded, watched endpoint.
@@ -43,7 +56,12 @@ class ModelDeployStack(Stack):
     built from the build account, region, group and version, with no lookup. Captured
     data and reports go to the environment's shared store (`environment`). The model and
     its monitoring jobs run in the model's `endpoint.vpc`, else the environment's `vpc`
-    (`environment_vpc`), else outside any VPC.
+    (`environment_vpc`), else outside any VPC. With `monitoring.model_quality`, a
+    model-quality schedule compares predictions with the labels under the store's
+    ground-truth prefix; with `retraining.on_alarms` naming this environment, the drift
+    and model-quality alarms get fixed names and their ALARM events go to the build
+    account's default event bus, where the model's `RetrainingTrigger` starts the
+    pipeline.
     """
 
     def __init__(
@@ -52,7 +70,7 @@ class ModelDeployStack(Stack):
         construct_id: str,
         *,
         model: ModelSettings,
-        serving: ServingSettings,
+        serving: EndpointServing,
         version: int,
         environment: EnvironmentStack,
         build: BuildSettings,
@@ -116,7 +134,7 @@ class ModelDeployStack(Stack):
                 vpc=self.vpc,
             )
         self.endpoint = self._endpoint(file, endpoint_settings)
-        self._watch(file, settings, build_bucket, pipeline_prefix)
+        self._watch(file, model, settings, build, build_bucket, pipeline_prefix)
         CfnOutput(self, "ServedModel", value=self.model_package_arn)
         CfnOutput(self, "EndpointName", value=endpoint_settings.name)
         CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
@@ -201,12 +219,23 @@ class ModelDeployStack(Stack):
     def _watch(
         self,
         file: str,
-        settings: ServingSettings,
+        model: ModelSettings,
+        settings: EndpointServing,
+        build: BuildSettings,
         build_bucket: s3.IBucket,
         pipeline_prefix: str,
     ) -> None:
         assert self.model_package_arn is not None
         m = settings.monitoring
+        endpoint_name = settings.endpoint.name
+        forwarded = set(model.retraining_alarm_names(self.environment_name))
+        self.quality: ModelQualityMonitor | None = None
+        """The model-quality monitor (`monitoring.model_quality`), or None."""
+        if m is not None and m.model_quality is not None:
+            with settings_errors(file, self._key + "monitoring.model_quality"):
+                self.quality = self._model_quality(
+                    model, m.model_quality, build_bucket, pipeline_prefix
+                )
         self.monitor: DataQualityMonitor | None = None
         if m is not None:
             with settings_errors(file, self._key + "monitoring"):
@@ -237,6 +266,87 @@ class ModelDeployStack(Stack):
                 drift_features=m.drift_features if m else (),
                 drift_threshold=m.drift_threshold if m else 0.2,
             )
+        for feature, drift in zip(m.drift_features if m else (), self.alarms.drift, strict=True):
+            _name(drift, alarm_name(endpoint_name, "drift", feature), forwarded)
+        retraining = [a for a in self.alarms.drift if _named(a) in forwarded]
+        if self.quality is not None:
+            assert m is not None and m.model_quality is not None
+            quality_alarms = []
+            for threshold in m.model_quality.metric_thresholds():
+                alarm = self.quality.alarm(threshold)
+                _name(
+                    alarm, alarm_name(endpoint_name, "model-quality", threshold.metric), forwarded
+                )
+                quality_alarms.append(alarm)
+            retraining += [a for a in quality_alarms if _named(a) in forwarded]
+            shown = DASHBOARD_METRICS[self.quality.problem_type]
+            metrics = [
+                *m.model_quality.thresholds,
+                *(n for n in shown if n not in m.model_quality.thresholds),
+            ]
+            self.alarms.add_monitor(self.quality, alarms=quality_alarms, metrics=metrics)
+        self.forwarding: AlarmForwarding | None = None
+        """Sends the retraining alarms' ALARM events to the build account (or None)."""
+        if retraining:
+            with settings_errors(file, "retraining.on_alarms"):
+                self.forwarding = AlarmForwarding(
+                    self,
+                    "RetrainingAlarms",
+                    alarms=retraining,
+                    target_account=build.account,
+                    target_region=build.region,
+                    topic=self.alarms.topic,
+                )
+
+    def _model_quality(
+        self,
+        model: ModelSettings,
+        q: ModelQualitySettings,
+        build_bucket: s3.IBucket,
+        pipeline_prefix: str,
+    ) -> ModelQualityMonitor:
+        """The model-quality schedule: labels from the environment's store, baseline
+        from the served package (its `ModelMetrics.ModelQuality.Constraints`)."""
+        problem_type = model.model_quality_problem_type(q)
+        assert problem_type is not None  # settings require one
+        endpoint_name = self.endpoint.endpoint_name
+        return ModelQualityMonitor(
+            self,
+            "ModelQuality",
+            endpoint=self.endpoint,
+            problem_type=problem_type,
+            ground_truth_bucket=self.artifacts.bucket,
+            ground_truth_prefix=model.ground_truth_prefix(self.environment_name),
+            output_bucket=self.artifacts.bucket,
+            output_prefix=f"model-quality/{endpoint_name}/",
+            model_package_arn=self.model_package_arn,
+            baseline_bucket=build_bucket,
+            baseline_prefix=pipeline_prefix,
+            start_time_offset=q.start_time_offset,
+            end_time_offset=q.end_time_offset,
+            inference_attribute=q.inference_attribute,
+            probability_attribute=q.probability_attribute,
+            probability_threshold=q.probability_threshold,
+            schedule_expression=q.schedule_expression,
+            instance_type=q.instance_type,
+            max_runtime=Duration.seconds(q.max_runtime),
+            kms_key=self.artifacts.key,
+            vpc=self.vpc,
+        )
+
+
+def _name(alarm: cloudwatch.Alarm, name: str, forwarded: set[str]) -> None:
+    """Give `alarm` its fixed name when another account matches it by ARN."""
+    if name in forwarded:
+        cfn = alarm.node.default_child
+        assert isinstance(cfn, cloudwatch.CfnAlarm)
+        cfn.alarm_name = name
+
+
+def _named(alarm: cloudwatch.Alarm) -> str | None:
+    """The fixed name `_name` gave `alarm`, if any."""
+    cfn = alarm.node.default_child
+    return cfn.alarm_name if isinstance(cfn, cloudwatch.CfnAlarm) else None
 
 
 @contextmanager

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from aws_cdk import Environment, Stack
+from aws_cdk import ArnFormat, Duration, Environment, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from config.settings import BuildSettings, ModelSettings
@@ -16,6 +17,7 @@ from constructs_lib.model_approval import ModelApproval
 from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.pipeline_notifications import PipelineNotifications
 from constructs_lib.retraining_schedule import RetrainingSchedule
+from constructs_lib.retraining_trigger import RetrainingTrigger
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
 from constructs_lib.vpc_config import VpcConfig
 from stacks.build import (
@@ -38,6 +40,9 @@ class ModelBuildStack(Stack):
     concurrency and dead-letter queue cannot be starved by another model's events),
     failure notifications and the retraining schedule. It uses the shared stack's bucket
     and its key, the topic and its messaging key (`shared`), the app's only cross-stack references on the build side.
+    With `retraining.on_alarms`, a `RetrainingTrigger` matches the alarm events the deploy
+    accounts (`accounts`: every environment's account, by name) forward to this
+    account's default bus, by account and by the alarms' fixed names.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class ModelBuildStack(Stack):
         build: BuildSettings,
         shared: BuildStack,
         file: str,
+        accounts: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(
             scope,
@@ -58,6 +64,7 @@ class ModelBuildStack(Stack):
             " pipeline, approval, retraining",
         )
         self.model_settings = model
+        accounts = accounts or {}
         package = pipeline_package(model.pipeline.package, file)
         artifacts = shared.artifacts
         with settings_errors(file, "registry"):
@@ -70,6 +77,7 @@ class ModelBuildStack(Stack):
                 removal_policy=removal_policy(build.removal_policy),
             )
         _check_parameters(package, model.pipeline.parameters, file)
+        _check_drift_features(package, model, file)
         # Every job runs in build.yaml's vpc, when it has one (the definition names it, and
         # the pipeline's role may place network interfaces there).
         vpc = build.vpc
@@ -147,6 +155,76 @@ class ModelBuildStack(Stack):
                 parameters=retraining.parameters,
                 enabled=retraining.enabled,
             )
+        self.trigger: RetrainingTrigger | None = None
+        """Starts the pipeline on the deploy accounts' alarms (`retraining.on_alarms`)."""
+        on_alarms = retraining.on_alarms
+        # Alarms by fixed name in each environment's account (none where not served).
+        watched = {
+            (accounts[env], name)
+            for env in (on_alarms.environments if on_alarms else [])
+            for name in model.retraining_alarm_names(env)
+        }
+        alarms = [
+            cloudwatch.Alarm.from_alarm_arn(
+                self,
+                f"Alarm-{account}-{name}",
+                self.format_arn(
+                    service="cloudwatch",
+                    account=account,
+                    resource="alarm",
+                    resource_name=name,
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                ),
+            )
+            for account, name in sorted(watched)
+        ]
+        if on_alarms is not None and alarms:
+            with settings_errors(file, "retraining.on_alarms"):
+                self.trigger = RetrainingTrigger(
+                    self,
+                    "RetrainingTrigger",
+                    pipeline=self.pipeline,
+                    alarms=alarms,
+                    key=shared.messaging_key,
+                    min_interval=Duration.hours(on_alarms.min_interval_hours),
+                    parameters=(
+                        on_alarms.parameters
+                        if on_alarms.parameters is not None
+                        else retraining.parameters
+                    ),
+                    topic=shared.topic,
+                    source_accounts=sorted({account for account, _ in watched}),
+                )
+
+
+def _check_drift_features(package: ModuleType, model: ModelSettings, file: str) -> None:
+    """Drift alarms watch `feature_baseline_drift_<feature>`, named after the baseline
+    dataset's header: a feature the package's data does not have would alarm on a metric
+    that never exists. Packages that export no `FEATURES` are not checked."""
+    features = getattr(package, "FEATURES", None) or getattr(
+        getattr(package, "pipeline", None), "FEATURES", None
+    )
+    if not features:
+        return
+    for env, serving in model.environments.items():
+        if serving is None:
+            continue
+        watched = [
+            (f"environments.{env}.monitoring.drift_features", serving.monitoring),
+            (
+                f"environments.{env}.batch.monitoring.drift_features",
+                serving.batch.monitoring if serving.batch else None,
+            ),
+        ]
+        for key, monitoring in watched:
+            unknown = [
+                f for f in (monitoring.drift_features if monitoring else []) if f not in features
+            ]
+            if unknown:
+                raise ConfigurationError(
+                    f"{file}: {key}: got {unknown[0]!r}; allowed the features of the"
+                    f" baseline dataset's header ({', '.join(features)})"
+                )
 
 
 def _check_parameters(package: ModuleType, parameters: Mapping[str, Any], file: str) -> None:

@@ -3,8 +3,9 @@
 Prints the median of several warm `cdk synth` runs (the CLI, as `make synth` runs it),
 the median warm synth of generated apps with 1, 10 and 25 models (every feature on,
 `tests/scale/generate.py`) and the slope `per_extra_model_s`, the median time to import
-the app's modules, and one run of the whole test suite. Nothing is asserted: compare the
-figures with the budgets in the README.
+the app's modules, the dry run's time per reference pipeline (cold, no step cache, on
+the `cdk.out` the synth runs wrote; budget 60 s each), and one run of the whole test
+suite. Nothing is asserted: compare the figures with the budgets in the README.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def main() -> int:
         f"import app + aws-cdk-lib + cdk-nag ({args.runs} runs): median"
         f" {statistics.median(imports):.2f} s"
     )
+    for pipeline, seconds in _dry_run(env).items():
+        print(f"dry run, {pipeline}: {seconds:.1f} s")
     if not args.skip_tests:
         suite = timed([str(BIN / "pytest"), "-q", "-n", "2", "--dist", "loadgroup"], env)
         print(f"test suite (pytest, 1 run): {suite:.1f} s")
@@ -82,6 +85,33 @@ def _generated_synth(cdk: list[str], env: dict[str, str], count: int, runs: int)
         command = [*cdk, "-c", f"config_dir={config}", "--output", str(Path(folder) / "out")]
         timed(command, env)  # warm-up: definition cache, staged assets
         return statistics.median(timed(command, env) for _ in range(max(1, runs // 2)))
+
+
+def _dry_run(env: dict[str, str]) -> dict[str, float]:
+    """Seconds per pipeline of one cold dry run of `cdk.out` (a failed run prints its status)."""
+    import json
+
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "runs.json"
+        command = [str(BIN / "python"), "-m", "constructs_lib.dry_run", "--assembly", "cdk.out"]
+        command += ["--workdir", str(Path(folder) / "work"), "--no-cache", "--json", str(report)]
+        subprocess.run(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            check=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not report.is_file():
+            return {"(dry run failed before any pipeline ran)": float("nan")}
+        runs = json.loads(report.read_text())
+    return {
+        (
+            r["pipeline"] if r["status"] == "Succeeded" else f"{r['pipeline']} ({r['status']})"
+        ): float(r["seconds"])
+        for r in runs
+    }
 
 
 def _slope(points: dict[int, float]) -> float:

@@ -33,6 +33,8 @@ CREATE_SHAPES = {
     "RegisterModel": "CreateModelPackageInput",
     "Model": "CreateModelInput",
     "Transform": "CreateTransformJobRequest",
+    "QualityCheck": "CreateProcessingJobRequest",
+    "ClarifyCheck": "CreateProcessingJobRequest",
 }
 """The API request each job step's Arguments are (botocore shape names)."""
 DESCRIBE_SHAPES = {
@@ -41,8 +43,32 @@ DESCRIBE_SHAPES = {
     "RegisterModel": "DescribeModelPackageOutput",
     "Model": "DescribeModelOutput",
     "Transform": "DescribeTransformJobResponse",
+    "QualityCheck": "QualityCheckStepMetadata",
+    "ClarifyCheck": "ClarifyCheckStepMetadata",
 }
-"""What `Get Steps.<step>.<property>` reads, by step type (its job's Describe response)."""
+"""What `Get Steps.<step>.<property>` reads, by step type (its job's Describe response;
+for check steps the step metadata of ListPipelineExecutionSteps)."""
+CHECK_PROPERTIES = {
+    "QualityCheck": (
+        "CalculatedBaselineConstraints",
+        "CalculatedBaselineStatistics",
+        "BaselineUsedForDriftCheckStatistics",
+        "BaselineUsedForDriftCheckConstraints",
+    ),
+    "ClarifyCheck": ("CalculatedBaselineConstraints", "BaselineUsedForDriftCheckConstraints"),
+}
+"""The properties a check step exposes to `Get` (SageMaker's "Step properties" and the
+SDK's QualityCheckStep/ClarifyCheckStep.properties): S3 URIs of baseline files."""
+CHECK_FIELDS = (
+    "SkipCheck",
+    "FailOnViolation",
+    "RegisterNewBaseline",
+    "SuppliedBaselineStatistics",
+    "SuppliedBaselineConstraints",
+    "ModelPackageGroupName",
+    "ModelName",
+)
+"""Step-level fields of check steps that may hold expressions."""
 EXECUTION_VARIABLES = (
     "PipelineExecutionId",
     "PipelineExecutionArn",
@@ -131,6 +157,9 @@ def flatten(definition: Mapping[str, Any]) -> Graph:
             arguments = {"Conditions": arguments.get("Conditions", [])}
         refs = list(references(arguments, ""))
         refs += list(references(info.step.get("PropertyFiles", []), "PropertyFiles"))
+        if info.type in CHECK_PROPERTIES:
+            for key in CHECK_FIELDS:
+                refs += list(references(info.step.get(key), key))
         graph.data[name] = refs
         needs = {r.step for r in refs if r.step}
         for position, other in enumerate(info.step.get("DependsOn", []) or []):
@@ -301,6 +330,13 @@ def _check_reference(graph: Graph, step: str, ref: Reference, kinds: Mapping[str
     shape_name = DESCRIBE_SHAPES.get(info.type)
     if shape_name is None:
         return  # Lambda, Callback and others: their outputs are declared, not shaped
+    exposed = CHECK_PROPERTIES.get(info.type)
+    if exposed is not None and (len(tokens) != 3 or tokens[2] not in exposed):
+        raise DryRunError(
+            step,
+            where,
+            f"Get {ref.target}: a {info.type} step exposes {', '.join(exposed)}",
+        )
     _walk_shape(_model().shape_for(shape_name), tokens[2:], info, step, where, ref.target)
 
 

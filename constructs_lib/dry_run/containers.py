@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from constructs_lib.dry_run import standins
+from constructs_lib.dry_run import analyses, standins
 from constructs_lib.dry_run.errors import DryRunError
 from constructs_lib.dry_run.localfs import LocalS3, split_uri
 
@@ -239,7 +239,9 @@ def run_processing(
     folder: Path,
     runtime: Runtime,
     job_name: str,
+    predictor: Callable[[Mapping[str, Any]], analyses.Predict] | None = None,
 ) -> JobResult:
+    """`predictor` serves the model a Clarify job names (given its analysis config)."""
     network = not request.get("NetworkConfig", {}).get("EnableNetworkIsolation", False)
     job = Job(step, folder, runtime, network)
     for position, item in _processing_inputs(request):
@@ -293,7 +295,14 @@ def run_processing(
     stand_in = standins.processing_stand_in(image)
     if stand_in is not None:
         try:
-            note = standins.model_monitor_analyzer(environment, job.local)
+            if stand_in == standins.CLARIFY:
+                note = _clarify(job, predictor)
+            elif environment.get("analysis_type") == "MODEL_QUALITY":
+                note = analyses.model_quality(environment, job.local)
+            else:
+                note = standins.model_monitor_analyzer(environment, job.local)
+        except analyses.AnalysisError as error:
+            raise DryRunError(step, error.where, str(error)) from error
         except ValueError as error:
             raise DryRunError(step, "Environment", str(error)) from error
         ran = "STAND-IN"
@@ -328,6 +337,28 @@ def run_processing(
         "ProcessingJobStatus": "Completed",
     }
     return JobResult(properties, ran, note, warnings, folder / "output.log")
+
+
+def _clarify(job: Job, predictor: Callable[[Mapping[str, Any]], analyses.Predict] | None) -> str:
+    """Clarify's processing job: its config and dataset at the SDK's container paths."""
+    config_dir = job.local(f"{OPT_ML}/processing/input/config")
+    config_file = config_dir / "analysis_config.json"
+    if not config_file.is_file():
+        have = sorted(p.name for p in config_dir.rglob("*")) if config_dir.is_dir() else []
+        raise analyses.AnalysisError(
+            "ProcessingInputs.analysis_config",
+            f"analysis_config.json downloaded to {OPT_ML}/processing/input/config"
+            f" (has: {', '.join(have) or 'nothing'})",
+        )
+    config = json.loads(config_file.read_text())
+    if predictor is None:
+        raise analyses.AnalysisError("ModelName", "a model for the analysis to call")
+    return analyses.clarify(
+        config,
+        job.local(f"{OPT_ML}/processing/input/data"),
+        job.local(f"{OPT_ML}/processing/output"),
+        predictor(config),
+    )
 
 
 def _decoded(value: Any) -> Any:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from constructs_lib.dry_run import checks, containers, expressions
+from constructs_lib.dry_run import analyses, checks, containers, expressions, models, standins
 from constructs_lib.dry_run.assembly import Assembly, PipelineSource
 from constructs_lib.dry_run.errors import DryRunError
 from constructs_lib.dry_run.localfs import LocalS3, split_uri
@@ -42,8 +42,19 @@ CACHE_ATTRIBUTES = {
         "InputDataConfig",
     ),
 }
+CACHE_ATTRIBUTES["QualityCheck"] = CACHE_ATTRIBUTES["ClarifyCheck"] = CACHE_ATTRIBUTES["Processing"]
 """What SageMaker compares to reuse a step (its "default cache key attributes")."""
-SUPPORTED = ("Processing", "Training", "Condition", "Fail", "RegisterModel")
+SUPPORTED = (
+    "Processing",
+    "Training",
+    "QualityCheck",
+    "ClarifyCheck",
+    "Model",
+    "Transform",
+    "Condition",
+    "Fail",
+    "RegisterModel",
+)
 _DURATION = re.compile(
     r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$", re.I
 )
@@ -99,6 +110,9 @@ class PipelineRun:
     seconds: float = 0.0
     approval: ApprovalOutcome | None = None
     warnings: list[str] = field(default_factory=list)
+    models: models.LocalModels = field(default_factory=models.LocalModels, repr=False)
+    """Models the run's Model steps created."""
+    assembly: Assembly | None = field(default=None, repr=False)
 
     def step(self, name: str) -> StepRun:
         return next(s for s in self.steps if s.name == name)
@@ -181,7 +195,7 @@ def run_pipeline(
     echo = options.echo
     started = time.monotonic()
     mode = containers.choose_mode(options.container_paths)
-    run = PipelineRun(source.name, source.stack.name, execution_id(), mode)
+    run = PipelineRun(source.name, source.stack.name, execution_id(), mode, assembly=assembly)
     definition = source.definition
     try:
         graph, values = checks.check(definition, options.parameters)
@@ -229,8 +243,30 @@ def _preflight(graph: checks.Graph, s3: LocalS3) -> None:
         arguments = info.step.get("Arguments", {})
         if info.type in ("Processing", "Training"):
             containers.check_entrypoint(name, arguments, s3, info.type)
+        if info.type in ("Processing", "QualityCheck", "ClarifyCheck"):
+            _check_processing_paths(name, arguments)
         if info.type == "Training":
             _check_program(name, arguments, s3)
+
+
+def _check_processing_paths(step: str, arguments: Mapping[str, Any]) -> None:
+    """Every input and output of a processing job is under /opt/ml/processing/."""
+    outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", []) or []
+    places = [
+        (f"ProcessingInputs[{i}].S3Input.LocalPath", x.get("S3Input", {}).get("LocalPath"))
+        for i, x in enumerate(arguments.get("ProcessingInputs", []) or [])
+    ] + [
+        (
+            f"ProcessingOutputConfig.Outputs[{i}].S3Output.LocalPath",
+            x.get("S3Output", {}).get("LocalPath"),
+        )
+        for i, x in enumerate(outputs)
+    ]
+    for where, local in places:
+        if isinstance(local, str) and not local.startswith(f"{containers.OPT_ML}/processing/"):
+            raise DryRunError(
+                step, where, f"a path under {containers.OPT_ML}/processing/, not {local!r}"
+            )
 
 
 def _check_program(step: str, arguments: Mapping[str, Any], s3: LocalS3) -> None:
@@ -328,6 +364,8 @@ def _execute(
         if record.status == "Failed":
             run.status = "Failed"
             return
+        if record.status == "NotRun":
+            run.warnings.append(f"{name}: not run ({record.note})")
     run.status = "Succeeded"
 
 
@@ -366,7 +404,19 @@ def _step(
         run.error = f"{name}: {message}"
         return
     request = expressions.evaluate(arguments, context, name, "")
+    if info.type == "Model":
+        context.properties[name] = run.models.create(name, run.execution_id, request)
+        record.status, record.ran = "Succeeded", "EVALUATED"
+        record.note = f"model {context.properties[name]['ModelName']} (CreateModel valid)"
+        return
+    if info.type == "Transform":
+        _transform(run, record, info, request, context, s3, folder)
+        return
+    if info.type in checks.CHECK_PROPERTIES:
+        _check_step(run, record, info, request, context, s3, runtime, folder, cloud, options)
+        return
     if info.type == "RegisterModel":
+        _check_metrics_sources(name, request, s3)
         package = cloud.register(name, request, s3)
         context.properties[name] = package
         record.status, record.ran = "Succeeded", "REAL"
@@ -598,3 +648,351 @@ def dry_run(
         options.echo(f"{source.name} ({source.stack.name})")
         runs.append(run_pipeline(loaded, source, options, s3))
     return runs
+
+
+# -- check steps, models and transforms ------------------------------------------------
+
+
+def _check_step(
+    run: PipelineRun,
+    record: StepRun,
+    info: checks.StepInfo,
+    request: dict[str, Any],
+    context: expressions.Context,
+    s3: LocalS3,
+    runtime: containers.Runtime,
+    folder: Path,
+    cloud: LocalCloud,
+    options: Options,
+) -> None:
+    """A QualityCheck or ClarifyCheck step: its processing job (a stand-in), then the
+    baseline properties and, unless SkipCheck, the drift check against the baseline."""
+    name, step = info.name, info.step
+    fields = {
+        key: expressions.evaluate(step.get(key), context, name, key) for key in checks.CHECK_FIELDS
+    }
+    kind = info.type
+    allowed = {
+        "QualityCheck": ("DATA_QUALITY", "MODEL_QUALITY"),
+        "ClarifyCheck": ("DATA_BIAS", "MODEL_BIAS", "MODEL_EXPLAINABILITY"),
+    }[kind]
+    if step.get("CheckType") not in allowed:
+        raise DryRunError(
+            name, "CheckType", f"one of {', '.join(allowed)}; got {step.get('CheckType')!r}"
+        )
+    for key in ("SkipCheck", "FailOnViolation", "RegisterNewBaseline"):
+        if fields[key] is not None and not isinstance(fields[key], bool):
+            raise DryRunError(name, key, f"a Boolean; got {fields[key]!r}")
+    job_name = f"pipelines-{run.execution_id}-{name}"[:63].rstrip("-")
+    validate(name, "CreateProcessingJob", {**request, "ProcessingJobName": job_name})
+    outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", []) or []
+    if len(outputs) != 1:
+        raise DryRunError(
+            name, "ProcessingOutputConfig.Outputs", "one output (the check's results)"
+        )
+    image = str(request.get("AppSpecification", {}).get("ImageUri", ""))
+    expected_image = (
+        "sagemaker-model-monitor-analyzer"
+        if kind == "QualityCheck"
+        else "sagemaker-clarify-processing"
+    )
+    if standins.repository(image) != expected_image:
+        raise DryRunError(
+            name, "AppSpecification.ImageUri", f"the {expected_image} image; got {image!r}"
+        )
+    cache = _cache(step, request, s3, options)
+    hit = cache.read() if cache else None
+    if hit is not None:
+        context.properties[name] = hit["properties"]
+        record.status, record.ran, record.note = (
+            "Succeeded",
+            "CACHED",
+            f"from execution {hit['execution']}",
+        )
+        return
+    predictor = None
+    if step.get("CheckType") != "DATA_BIAS" and kind == "ClarifyCheck":
+        model_name = fields["ModelName"]
+        if not isinstance(model_name, str):
+            raise DryRunError(name, "ModelName", "the name of the model the analysis calls")
+        try:
+            container = run.models.container(name, "ModelName", model_name)
+        except models.NotResolvable as error:
+            raise DryRunError(name, "ModelName", str(error)) from error
+        serving = models.serve(name, container, s3, folder / name / "serving")
+
+        def predictor(config: Mapping[str, Any]) -> analyses.Predict:
+            settings = config.get("predictor", {})
+            content_type = str(settings.get("content_type", "text/csv"))
+            accept = str(settings.get("accept_type", "application/json"))
+
+            def predict(rows: list[list[float]]) -> Any:
+                body = "\n".join(",".join(repr(float(v)) for v in row) for row in rows).encode()
+                status, answer = serving(body, content_type, accept)
+                if status >= 400:
+                    raise analyses.AnalysisError(
+                        "ModelName",
+                        f"the model to answer {content_type} (it answered {status}: {answer[:200]!r})",
+                    )
+                return analyses.scores_of(answer, settings)
+
+            return predict
+
+    result = containers.run_processing(
+        name, request, s3, folder / name, runtime, job_name, predictor
+    )
+    folder_uri = str(outputs[0].get("S3Output", {}).get("S3Uri", "")).rstrip("/")
+    files = (
+        ("analysis.json",) if kind == "ClarifyCheck" else ("statistics.json", "constraints.json")
+    )
+    for file in files:
+        bucket, key = split_uri(f"{folder_uri}/{file}")
+        if not s3.file(bucket, key).is_file():
+            raise DryRunError(name, "ProcessingOutputConfig.Outputs[0]", f"{file} in {folder_uri}")
+    calculated = {"CalculatedBaselineConstraints": f"{folder_uri}/{files[-1]}"}
+    if kind == "QualityCheck":
+        calculated["CalculatedBaselineStatistics"] = f"{folder_uri}/statistics.json"
+    supplied = {
+        "BaselineUsedForDriftCheckConstraints": fields["SuppliedBaselineConstraints"],
+        "BaselineUsedForDriftCheckStatistics": fields["SuppliedBaselineStatistics"],
+    }
+    if kind == "ClarifyCheck":
+        del supplied["BaselineUsedForDriftCheckStatistics"]
+    previous = {k: v for k, v in supplied.items() if v} or _approved_baselines(
+        cloud, fields["ModelPackageGroupName"], str(step.get("CheckType")), kind
+    )
+    violations: list[dict[str, Any]] = []
+    note = result.note
+    if not fields["SkipCheck"]:
+        constraints = previous.get("BaselineUsedForDriftCheckConstraints")
+        if not constraints:
+            raise containers.JobFailed(
+                name,
+                "SkipCheck is false but there is no baseline to check against (no"
+                " SuppliedBaselineConstraints, no approved version in the group); skip the check"
+                " on a first run",
+                result.log or folder / name,
+            )
+        violations = _violations(kind, str(constraints), calculated, s3)
+        bucket, key = split_uri(f"{folder_uri}/constraint_violations.json")
+        s3.put(bucket, key, json.dumps({"violations": violations}, indent=2).encode())
+        note += f"; drift check: {len(violations)} violation(s)"
+        if violations and fields["FailOnViolation"] is not False:
+            raise containers.JobFailed(
+                name,
+                "violations: " + "; ".join(str(v["description"]) for v in violations[:5]),
+                result.log or folder,
+            )
+    if fields["RegisterNewBaseline"]:
+        used = {
+            k.replace("CalculatedBaseline", "BaselineUsedForDriftCheck"): v
+            for k, v in calculated.items()
+        }
+    else:
+        used = previous
+        if not used:
+            raise containers.JobFailed(
+                name,
+                "RegisterNewBaseline is false, so a previous baseline must exist (supplied, or"
+                " an approved version's DriftCheckBaselines); there is none",
+                result.log or folder,
+            )
+    properties = {
+        "CheckType": step.get("CheckType"),
+        "CheckJobArn": f"arn:aws:sagemaker:::processing-job/{job_name}",
+        "ModelPackageGroupName": fields["ModelPackageGroupName"],
+        "SkipCheck": bool(fields["SkipCheck"]),
+        "RegisterNewBaseline": bool(fields["RegisterNewBaseline"]),
+        **calculated,
+        **used,
+    }
+    if not fields["SkipCheck"]:
+        properties["ViolationReport"] = f"{folder_uri}/constraint_violations.json"
+    context.properties[name] = properties
+    record.status, record.ran, record.note, record.warnings = (
+        "Succeeded",
+        result.ran,
+        note,
+        result.warnings,
+    )
+    if cache:
+        cache.write(run.execution_id, properties, {})
+
+
+def _approved_baselines(
+    cloud: LocalCloud, group: Any, check_type: str, kind: str
+) -> dict[str, str]:
+    """The drift-check baselines of the group's latest approved version, if any."""
+    if not isinstance(group, str) or not group:
+        return {}
+    sagemaker = cloud.client("sagemaker")
+    try:
+        found = sagemaker.list_model_packages(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="Approved",
+            SortBy="CreationTime",
+            SortOrder="Descending",
+        )["ModelPackageSummaryList"]
+    except Exception:
+        return {}
+    if not found:
+        return {}
+    package = sagemaker.describe_model_package(ModelPackageName=found[0]["ModelPackageArn"])
+    section = {
+        "DATA_QUALITY": ("ModelDataQuality", "Constraints", "Statistics"),
+        "MODEL_QUALITY": ("ModelQuality", "Constraints", "Statistics"),
+        "DATA_BIAS": ("Bias", "PreTrainingConstraints", None),
+        "MODEL_BIAS": ("Bias", "PostTrainingConstraints", None),
+        "MODEL_EXPLAINABILITY": ("Explainability", "Constraints", None),
+    }[check_type]
+    baselines = package.get("DriftCheckBaselines", {}).get(section[0], {})
+    result = {}
+    if section[1] in baselines:
+        result["BaselineUsedForDriftCheckConstraints"] = str(baselines[section[1]]["S3Uri"])
+    if section[2] and section[2] in baselines and kind == "QualityCheck":
+        result["BaselineUsedForDriftCheckStatistics"] = str(baselines[section[2]]["S3Uri"])
+    return result
+
+
+def _violations(
+    kind: str, constraints_uri: str, calculated: Mapping[str, str], s3: LocalS3
+) -> list[dict[str, Any]]:
+    """The stand-in's drift check: model-quality metrics against their thresholds, and
+    data-quality completeness; Clarify baselines are not compared (none reported)."""
+    bucket, key = split_uri(constraints_uri)
+    path = s3.file(bucket, key)
+    if not path.is_file():
+        raise DryRunError(
+            "drift check", "BaselineUsedForDriftCheckConstraints", f"an object at {constraints_uri}"
+        )
+    baseline = json.loads(path.read_text())
+    if kind != "QualityCheck" or "CalculatedBaselineStatistics" not in calculated:
+        return []
+    bucket, key = split_uri(calculated["CalculatedBaselineStatistics"])
+    statistics = json.loads(s3.file(bucket, key).read_text())
+    found = []
+    for section, limits in baseline.items():
+        if not section.endswith("_constraints") or not isinstance(limits, dict):
+            continue
+        metrics = statistics.get(section.replace("_constraints", "_metrics"), {})
+        for metric, limit in limits.items():
+            value = metrics.get(metric, {}).get("value")
+            if value is None:
+                continue
+            operator, threshold = limit.get("comparison_operator"), float(limit.get("threshold"))
+            if (operator == "LessThanThreshold" and value < threshold) or (
+                operator == "GreaterThanThreshold" and value > threshold
+            ):
+                found.append(
+                    {
+                        "constraint_check_type": operator,
+                        "metric_name": metric,
+                        "description": f"Metric {metric} with {value:.4g} was {operator} '{threshold:.4g}'",
+                    }
+                )
+    completeness = {f["name"]: f.get("completeness") for f in baseline.get("features", [])}
+    for feature in statistics.get("features", []):
+        stats: dict[str, Any] = next(
+            (v for k, v in feature.items() if k.endswith("_statistics")), {}
+        )
+        common = stats.get("common", {})
+        total = common.get("num_present", 0) + common.get("num_missing", 0)
+        expected = completeness.get(feature.get("name"))
+        if expected is not None and total and common.get("num_present", 0) / total < expected:
+            found.append(
+                {
+                    "feature_name": feature["name"],
+                    "constraint_check_type": "completeness_check",
+                    "description": f"Data completeness of {feature['name']} is below {expected}",
+                }
+            )
+    return found
+
+
+def _check_metrics_sources(step: str, request: Mapping[str, Any], s3: LocalS3) -> None:
+    """Every ModelMetrics / DriftCheckBaselines source names a JSON object that exists."""
+    for section in ("ModelMetrics", "DriftCheckBaselines"):
+        for group, files in (request.get(section) or {}).items():
+            for file, source in (files or {}).items():
+                where = f"Arguments.{section}.{group}.{file}"
+                uri = source.get("S3Uri") if isinstance(source, dict) else None
+                if not isinstance(uri, str) or not uri.startswith("s3://"):
+                    raise DryRunError(step, f"{where}.S3Uri", f"an s3:// URI; got {uri!r}")
+                bucket, key = split_uri(uri)
+                path = s3.file(bucket, key)
+                if not path.is_file():
+                    have = ", ".join(sorted(s3.listing(uri.rsplit("/", 1)[0]))) or "nothing"
+                    raise DryRunError(
+                        step, f"{where}.S3Uri", f"an object at {uri} (the folder holds: {have})"
+                    )
+                if source.get("ContentType") == "application/json":
+                    try:
+                        json.loads(path.read_text())
+                    except ValueError as error:
+                        raise DryRunError(
+                            step, f"{where}.S3Uri", f"JSON at {uri} ({error})"
+                        ) from error
+
+
+def _transform(
+    run: PipelineRun,
+    record: StepRun,
+    info: checks.StepInfo,
+    request: dict[str, Any],
+    context: expressions.Context,
+    s3: LocalS3,
+    folder: Path,
+) -> None:
+    name = info.name
+    job_name = f"pipelines-{run.execution_id}-{name}"[:63].rstrip("-")
+    validate(name, "CreateTransformJob", {**request, "TransformJobName": job_name})
+    model_name = str(request.get("ModelName"))
+    try:
+        container = _model_container(run, name, model_name)
+    except models.NotResolvable as error:
+        record.status, record.note = "NotRun", str(error)
+        return
+    serving = models.serve(name, container, s3, folder / name / "serving")
+    done = models.transform(name, request, serving, s3)
+    context.properties[name] = {
+        **request,
+        "TransformJobName": job_name,
+        "TransformJobArn": f"arn:aws:sagemaker:::transform-job/{job_name}",
+        "TransformJobStatus": "Completed",
+    }
+    record.status, record.ran, record.warnings = "Succeeded", "REAL", done.warnings
+    record.note = (
+        f"{done.records} records in {done.objects} object(s), {done.requests} request(s) -> .out"
+    )
+
+
+def _model_container(run: PipelineRun, step: str, model_name: str) -> dict[str, Any]:
+    """The container of a model this run created, or of the template's
+    AWS::SageMaker::Model of that name when it names its image and artifact directly."""
+    if model_name in run.models.models:
+        return run.models.container(step, "ModelName", model_name)
+    if run.assembly is not None:
+        from constructs_lib.dry_run.assembly import resources
+
+        for stack in run.assembly.stacks:
+            for logical_id, resource in resources(stack, "AWS::SageMaker::Model"):
+                names = (
+                    run.assembly.resolve(stack, {"Ref": logical_id}),
+                    run.assembly.resolve(stack, {"Fn::GetAtt": [logical_id, "ModelName"]}),
+                )
+                if model_name not in {str(n) for n in names}:
+                    continue
+                properties = run.assembly.resolve(stack, resource.get("Properties", {}))
+                container = (
+                    properties.get("PrimaryContainer") or (properties.get("Containers") or [{}])[0]
+                )
+                if container.get("ModelPackageName"):
+                    raise models.NotResolvable(
+                        f"model {model_name} serves package {container['ModelPackageName']}, a"
+                        " version registered in the account (its artifact is not local)"
+                    )
+                return dict(container)
+    raise models.NotResolvable(
+        f"model {model_name!r} is neither created by this pipeline nor an AWS::SageMaker::Model"
+        " of the assembly"
+    )

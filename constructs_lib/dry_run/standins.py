@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 MODEL_MONITOR_ANALYZER = "sagemaker-model-monitor-analyzer"
+CLARIFY = "sagemaker-clarify-processing"
 BUILT_IN_ALGORITHMS = (
     "blazingtext",
     "factorization-machines",
@@ -40,7 +41,8 @@ BUILT_IN_ALGORITHMS = (
 )
 """Repository names of SageMaker's built-in algorithm images."""
 STAND_INS = {
-    MODEL_MONITOR_ANALYZER: "Model Monitor analyzer (baseline statistics and constraints)",
+    MODEL_MONITOR_ANALYZER: "Model Monitor analyzer (data-quality and model-quality baselines)",
+    CLARIFY: "SageMaker Clarify (post-training bias and SHAP analysis.json)",
     "built-in algorithm": "built-in algorithm (a placeholder model)",
 }
 """What each stand-in replaces (for the report and the README)."""
@@ -53,7 +55,8 @@ def repository(image: str) -> str:
 
 
 def processing_stand_in(image: str) -> str | None:
-    return MODEL_MONITOR_ANALYZER if repository(image) == MODEL_MONITOR_ANALYZER else None
+    found = repository(image)
+    return found if found in (MODEL_MONITOR_ANALYZER, CLARIFY) else None
 
 
 def model_monitor_analyzer(environment: Mapping[str, str], local: Callable[[str], Path]) -> str:

@@ -30,6 +30,19 @@ from sklearn.pipeline import Pipeline
 MODEL_FILE = "model.joblib"
 MODEL_ARCHIVE = "model.tar.gz"
 REPORT_FILE = "evaluation.json"
+PREDICTIONS_FILE = "predictions.csv"
+"""The test split's labels and predictions, for Model Monitor's model-quality baselining."""
+LABEL_COLUMN, PREDICTION_COLUMN, PROBABILITY_COLUMN = "label", "prediction", "probability"
+"""predictions.csv's columns (its header): the ground-truth, inference and probability
+attributes of the model-quality baselining job."""
+CLARIFY_DATASET = "dataset/dataset.csv"
+"""Below the clarify output: the test split without a header, label first (Clarify's
+dataset; the analysis configs name the columns)."""
+CLARIFY_CONFIGS = {
+    "bias": "bias/analysis_config.json",
+    "explainability": "explainability/analysis_config.json",
+}
+"""Below the clarify output: the analysis config of each Clarify check."""
 SERVING_MODULE = Path(__file__).resolve().with_name("step_serving.py")
 """Copied with a package's inference.py into the model archive (always beside this file)."""
 
@@ -225,6 +238,19 @@ def evaluate_options(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--target-column", default="target")
     parser.add_argument("--bootstrap-samples", type=int, default=200)
     parser.add_argument("--random-state", type=int, default=42)
+    parser.add_argument(
+        "--predictions-dir", type=Path, default=Path("/opt/ml/processing/output/predictions")
+    )
+    parser.add_argument(
+        "--clarify-dir", type=Path, default=Path("/opt/ml/processing/output/clarify")
+    )
+    parser.add_argument(
+        "--clarify",
+        nargs="+",
+        default=None,
+        help="Clarify settings as JSON, cut into pieces of at most 256 characters (the"
+        " limit of one container argument); the pieces are joined. Default: no Clarify.",
+    )
     return parser
 
 
@@ -270,3 +296,115 @@ def write_report(report: dict[str, Any], output_dir: Path) -> None:
     text = json.dumps(report, indent=2, sort_keys=True, allow_nan=False)
     (output_dir / REPORT_FILE).write_text(text + "\n", encoding="utf-8")
     print(text)
+
+
+def write_predictions(
+    output_dir: Path, labels: np.ndarray, predictions: np.ndarray, probabilities: Any = None
+) -> Path:
+    """Write ``predictions.csv``: a header, then one row per test record with its label,
+    the model's prediction and (binary classification) the probability of label 1 - the
+    dataset Model Monitor's model-quality baselining job reads (CSV with a header; the
+    job is told the columns by name)."""
+    columns: dict[str, Any] = {LABEL_COLUMN: labels, PREDICTION_COLUMN: predictions}
+    if probabilities is not None:
+        columns[PROBABILITY_COLUMN] = probabilities
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / PREDICTIONS_FILE
+    pd.DataFrame(columns).to_csv(path, index=False)
+    return path
+
+
+# -- Clarify ----------------------------------------------------------------------------------
+# The analysis configs of the pipeline's ClarifyCheck steps are written here, at run time:
+# their column names come from the data, a "mean" SHAP baseline is the test features' mean,
+# and the pipeline definition stays free of uploads made while it is built.
+
+
+def clarify_settings(pieces: list[str] | None) -> dict[str, Any] | None:
+    """The ``--clarify`` pieces joined and parsed (None when there are none)."""
+    return json.loads("".join(pieces)) if pieces else None
+
+
+def clarify_configs(
+    settings: dict[str, Any], features: pd.DataFrame, target: str
+) -> dict[str, dict[str, Any]]:
+    """Check name (``bias``, ``explainability``) -> its Clarify analysis config.
+
+    ``settings`` (checked when the pipeline was built): ``predictor`` (the model's
+    response paths: ``label``, and ``probability`` for a classifier), ``instance_type``,
+    and ``bias`` (``label_values``, ``facets`` of ``name`` and ``values`` or
+    ``threshold``) and/or ``explainability`` (``shap_baseline``: rows or ``"mean"``,
+    ``num_samples``, ``agg_method``).
+    """
+    common: dict[str, Any] = {
+        "dataset_type": "text/csv",
+        "headers": [target, *features.columns],
+        "label": target,
+    }
+    predictor = {
+        "content_type": "text/csv",
+        "accept_type": "application/json",
+        "instance_type": settings["instance_type"],
+        "initial_instance_count": 1,
+    }
+    paths = settings["predictor"]
+    report = {"name": "report", "title": "Analysis Report"}
+    configs: dict[str, dict[str, Any]] = {}
+    bias = settings.get("bias")
+    if bias:
+        configs["bias"] = {
+            **common,
+            "label_values_or_threshold": list(bias["label_values"]),
+            "facet": [
+                {
+                    "name_or_index": facet["name"],
+                    "value_or_threshold": (
+                        list(facet["values"]) if "values" in facet else [facet["threshold"]]
+                    ),
+                }
+                for facet in bias["facets"]
+            ],
+            "methods": {"post_training_bias": {"methods": "all"}, "report": report},
+            "predictor": {**predictor, "label": paths["label"]},
+        }
+    shap = settings.get("explainability")
+    if shap:
+        baseline = shap["shap_baseline"]
+        if baseline == "mean":
+            baseline = [[float(v) for v in features.mean(numeric_only=True).to_numpy()]]
+        # SHAP explains the score: the probability of a classifier, a regressor's value.
+        key = "probability" if "probability" in paths else "label"
+        configs["explainability"] = {
+            **common,
+            "methods": {
+                "shap": {
+                    "baseline": baseline,
+                    "num_samples": int(shap["num_samples"]),
+                    "agg_method": shap["agg_method"],
+                    "use_logit": False,
+                    "save_local_shap_values": False,
+                },
+                "report": report,
+            },
+            "predictor": {**predictor, key: paths[key]},
+        }
+    return configs
+
+
+def write_clarify(
+    settings: dict[str, Any], features: pd.DataFrame, labels: Any, target: str, output_dir: Path
+) -> list[Path]:
+    """Write Clarify's dataset (no header, label first) and each check's analysis config
+    under ``output_dir``; return the paths written."""
+    dataset = output_dir / CLARIFY_DATASET
+    dataset.parent.mkdir(parents=True, exist_ok=True)
+    frame = features.copy()
+    frame.insert(0, target, np.asarray(labels))
+    frame.to_csv(dataset, index=False, header=False)
+    written = [dataset]
+    for check, config in clarify_configs(settings, features, target).items():
+        path = output_dir / CLARIFY_CONFIGS[check]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

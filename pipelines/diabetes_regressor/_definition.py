@@ -21,7 +21,8 @@ from pipelines.diabetes_regressor import pipeline as settings
 
 def build(*, model_package_group_name: str, max_rmse: float, **arguments: Any) -> Pipeline:
     """See ``pipeline.build_pipeline`` (call it inside ``_offline.sdk_session``);
-    ``arguments`` are the pipeline name, region, role, bucket, key and instance types."""
+    ``arguments`` are the pipeline name, region, role, bucket, key, instance types,
+    VPC and Clarify settings."""
     builder = ScikitLearnPipeline(
         settings,
         # Lower is better: register when the error is at most the allowed maximum.

@@ -10,8 +10,13 @@ step-code placeholder name to the local file or folder the construct uploads.
 
 Steps (names are constants of ``pipelines._offline``)::
 
-    Preprocess ─┬─> Train ──> Evaluate ──┬─> QualityGate ─┬─ rmse <= MaxRmse ──> RegisterModel
-                └─> DataQualityBaseline ─┘                └─ otherwise ──> ModelQualityTooLow (Fail)
+    Preprocess ─┬─> Train ──> Evaluate ──> ModelQualityBaseline ─┬─> QualityGate
+                └─> DataQualityBaseline ─────────────────────────┘
+    QualityGate ─┬─ rmse <= MaxRmse ──> RegisterModel
+                 └─ otherwise ──> ModelQualityTooLow (Fail)
+
+    (With ``clarify``, ClarifyModel and the Clarify baselines join, as in
+    ``pipelines.tabular_classifier.pipeline``.)
 
 Lower is better: the gate passes a model whose test rmse is at most ``MaxRmse``.
 
@@ -26,7 +31,7 @@ Importing this module does not import the SageMaker SDK (a multi-second import);
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +40,7 @@ from pipelines._offline import (
     DEFAULT_INSTANCE_TYPE,
     argument_checks,
     build_offline,
+    check_clarify,
     unknown_arguments,
 )
 from pipelines._offline import step_sources as _step_sources
@@ -66,7 +72,12 @@ SKLEARN_FRAMEWORK_VERSION = "1.9-0"
 """SageMaker scikit-learn container version for processing, training and serving."""
 
 TARGET_COLUMN = "target"
+"""The label column (disease progression); Clarify's label too."""
 RANDOM_SEED = 42
+MODEL_QUALITY_PROBLEM_TYPE = "Regression"
+"""The problem type of the model-quality baseline (Model Monitor's)."""
+CLARIFY_PREDICTOR = {"label": "predictions"}
+"""Where Clarify finds the predicted values in a response (inference.py)."""
 
 TRAIN_HYPERPARAMETERS: dict[str, str | int | float] = {
     "n_estimators": 200,
@@ -100,6 +111,7 @@ PARAMETERS = (
     "max_rmse",
     "subnet_ids",
     "security_group_ids",
+    "clarify",
 )
 """The keyword arguments of ``build_pipeline`` a model's settings may give."""
 
@@ -117,6 +129,7 @@ def build_pipeline(
     max_rmse: float = DEFAULT_MAX_RMSE,
     subnet_ids: Sequence[str] = (),
     security_group_ids: Sequence[str] = (),
+    clarify: Mapping[str, Any] | None = None,
     **unknown: Any,
 ) -> Pipeline:
     """The pipeline as an SDK ``Pipeline``; ``.definition()`` gives its JSON.
@@ -129,7 +142,10 @@ def build_pipeline(
     ProcessingInstanceType, TrainingInstanceType and MaxRmse parameters (an execution
     may override them). ``subnet_ids`` and ``security_group_ids`` (both or
     neither; default none) put every job in that VPC (each job is network-isolated
-    either way). Nothing is uploaded and no AWS API is called. Raises
+    either way, but for the Clarify jobs, which host the model through the SageMaker
+    API). ``clarify`` (default none) adds bias and/or explainability baselines
+    (``_offline.check_clarify``; the label is ``TARGET_COLUMN``, facets name
+    ``FEATURES``). Nothing is uploaded and no AWS API is called. Raises
     ConfigurationError naming every invalid or unknown argument.
     """
     arguments = {
@@ -146,6 +162,7 @@ def build_pipeline(
         **arguments, subnet_ids=subnet_ids, security_group_ids=security_group_ids
     )
     check.number("max_rmse", max_rmse, 0, _MAX_RMSE_LIMIT, low_open=True)
+    check_clarify(check, clarify, FEATURES)
     unknown_arguments(check, unknown, PARAMETERS)
     check.done()
     pipeline: Pipeline = build_offline(
@@ -154,6 +171,7 @@ def build_pipeline(
         subnet_ids=tuple(subnet_ids),
         security_group_ids=tuple(security_group_ids),
         max_rmse=float(max_rmse),
+        clarify=clarify,
     )
     return pipeline
 

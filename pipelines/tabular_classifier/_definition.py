@@ -23,7 +23,8 @@ def build(
     *, model_package_group_name: str, model_quality_threshold: float, **arguments: Any
 ) -> Pipeline:
     """See ``pipeline.build_pipeline`` (call it inside ``_offline.sdk_session``);
-    ``arguments`` are the pipeline name, region, role, bucket, key and instance types."""
+    ``arguments`` are the pipeline name, region, role, bucket, key, instance types,
+    VPC and Clarify settings."""
     builder = ScikitLearnPipeline(
         settings,
         threshold=ParameterFloat(

@@ -8,8 +8,14 @@ step-code placeholder name to the local file or folder the construct uploads.
 
 Steps (names are constants of ``pipelines._offline``)::
 
-    Preprocess ─┬─> Train ──> Evaluate ──┬─> QualityGate ─┬─ metric >= threshold ──> RegisterModel
-                └─> DataQualityBaseline ─┘                └─ otherwise ──> ModelQualityTooLow (Fail)
+    Preprocess ─┬─> Train ─┬─> Evaluate ─┬─> ModelQualityBaseline ─────────┐
+                │          │             └─> ModelBiasBaseline* ───────────┤
+                │          └─> ClarifyModel* ──> ModelExplainabilityBaseline* ┤
+                └─> DataQualityBaseline ───────────────────────────────────┴─> QualityGate
+    QualityGate ─┬─ metric >= threshold ──> RegisterModel
+                 └─ otherwise ──> ModelQualityTooLow (Fail)
+
+    * with ``clarify`` only (the Clarify steps need Evaluate's outputs and the model).
 
 The training data: every ``*.csv`` under ``s3://<artifact bucket>/datasets/<pipeline name>/``
 (the InputDataUri default). How step code reaches each job and where the executions
@@ -21,15 +27,16 @@ Importing this module does not import the SageMaker SDK (a multi-second import);
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from constructs_lib import placeholders
 from pipelines._offline import (
     DEFAULT_INSTANCE_TYPE,
     argument_checks,
     build_offline,
+    check_clarify,
 )
 from pipelines._offline import step_sources as _step_sources
 
@@ -48,7 +55,31 @@ SKLEARN_FRAMEWORK_VERSION = "1.9-0"
 """SageMaker scikit-learn container version for processing, training and serving."""
 
 TARGET_COLUMN = "target"
+"""The label column (1 benign, 0 malignant); Clarify's label too."""
+_MEASURES = (
+    "radius",
+    "texture",
+    "perimeter",
+    "area",
+    "smoothness",
+    "compactness",
+    "concavity",
+    "concave points",
+    "symmetry",
+    "fractal dimension",
+)
+FEATURES = (
+    *(f"mean {m}" for m in _MEASURES),
+    *(f"{m} error" for m in _MEASURES),
+    *(f"worst {m}" for m in _MEASURES),
+)
+"""Feature columns in the order a request carries them (``load_breast_cancer``'s:
+``mean radius`` ... ``worst fractal dimension``; the error features are ``<name> error``)."""
 RANDOM_SEED = 42
+MODEL_QUALITY_PROBLEM_TYPE = "BinaryClassification"
+"""The problem type of the model-quality baseline (Model Monitor's)."""
+CLARIFY_PREDICTOR = {"label": "predictions[*].label", "probability": "predictions[*].probability"}
+"""Where Clarify finds the predicted labels and probabilities in a response (inference.py)."""
 
 TRAIN_HYPERPARAMETERS: dict[str, str | int | float] = {
     "n_estimators": 200,
@@ -85,6 +116,7 @@ def build_pipeline(
     model_quality_threshold: float = DEFAULT_QUALITY_THRESHOLD,
     subnet_ids: Sequence[str] = (),
     security_group_ids: Sequence[str] = (),
+    clarify: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """The pipeline as an SDK ``Pipeline``; ``.definition()`` gives its JSON.
 
@@ -94,7 +126,11 @@ def build_pipeline(
     The last three set the defaults of the ProcessingInstanceType, TrainingInstanceType
     and ModelQualityThreshold parameters (an execution may override them).
     ``subnet_ids`` and ``security_group_ids`` (both or neither; default none) put every
-    job in that VPC (each job is network-isolated either way). Nothing is uploaded and
+    job in that VPC (each job is network-isolated either way, but for the Clarify jobs,
+    which host the model through the SageMaker API). ``clarify`` (default none: no
+    Clarify baselines) adds a bias and/or explainability baseline, computed by
+    ClarifyCheck steps on the test split (``_offline.check_clarify`` says its shape;
+    the label is ``TARGET_COLUMN``, the facets name ``FEATURES``). Nothing is uploaded and
     no AWS API is called. Raises ConfigurationError naming every invalid
     argument.
     """
@@ -113,6 +149,7 @@ def build_pipeline(
     )
     # The gated metric is an accuracy.
     check.number("model_quality_threshold", model_quality_threshold, 0, 1)
+    check_clarify(check, clarify, FEATURES)
     check.done()
     pipeline: Pipeline = build_offline(
         "pipelines.tabular_classifier._definition",
@@ -120,6 +157,7 @@ def build_pipeline(
         subnet_ids=tuple(subnet_ids),
         security_group_ids=tuple(security_group_ids),
         model_quality_threshold=float(model_quality_threshold),
+        clarify=clarify,
     )
     return pipeline
 

@@ -55,6 +55,8 @@ CLASSIFIER_STAGING = deploy_stack(CLASSIFIER, "staging")
 CLASSIFIER_PROD = deploy_stack(CLASSIFIER, "prod")
 REGRESSOR_STAGING = deploy_stack(REGRESSOR, "staging")
 REGRESSOR_PROD = deploy_stack(REGRESSOR, "prod")
+REGRESSOR_BATCH_PROD = f"mlops-{REGRESSOR}-batch-prod"
+"""The regressor scored in batch on a schedule in prod (its only batch stack)."""
 STACKS = [
     BUILD,
     CLASSIFIER_BUILD,
@@ -65,6 +67,7 @@ STACKS = [
     CLASSIFIER_PROD,
     REGRESSOR_STAGING,
     REGRESSOR_PROD,
+    REGRESSOR_BATCH_PROD,
 ]
 """Every stack of the shipped app."""
 
@@ -144,6 +147,8 @@ def render(
             return f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0123abcd-{logical_id.lower()[:8]}"
         if (kind, attribute) == ("AWS::S3::Bucket", "Arn"):
             return f"arn:aws:s3:::{render({'Ref': logical_id}, template)}"
+        if (kind, attribute) == ("AWS::SageMaker::Model", "ModelName"):
+            return f"{logical_id.lower()[:40]}-0123456789ab"  # a batch pipeline's model
         raise AssertionError(f"unexpected GetAtt {kind}.{attribute} in a definition")
     if "Fn::GetStackOutput" in value:
         output = value["Fn::GetStackOutput"]

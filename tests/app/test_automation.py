@@ -58,24 +58,33 @@ def test_approval_rule_filters_its_group_and_exact_statuses(synthesized, model):
 
 
 def test_every_rule_target_retries_and_dead_letters(synthesized):
-    checked = 0
+    checked = forwarded = 0
     for stack in synthesized.templates:
         for rule in rules(synthesized, stack):
             # EventBridge limits that cfn-lint does not check.
             assert len(json.dumps(rule["Properties"]["EventPattern"])) <= 2048
             assert 1 <= len(rule["Properties"]["Targets"]) <= 5
             for target in rule["Properties"]["Targets"]:
-                assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
-                assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 6 * 3600
                 assert "Arn" in target["DeadLetterConfig"]
                 checked += 1
-    assert checked == 2 * len(MODELS)  # approval and pipeline failures, per model
+                if ":event-bus/" in json.dumps(target["Arn"]):
+                    # Alarm forwarding to the build account: event-bus targets take no
+                    # RetryPolicy (EventBridge retries them 24 h, then dead-letters).
+                    assert "RetryPolicy" not in target and "RoleArn" in target
+                    forwarded += 1
+                    continue
+                assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+                assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 6 * 3600
+    # Approval, pipeline failures and retraining on alarms per model (and batch runs);
+    # per model served in prod, the forwarding of its alarms to the build account.
+    assert forwarded == len(MODELS)
+    assert checked >= 3 * len(MODELS) + forwarded
 
 
 @pytest.mark.parametrize("stack", BUILD_STACKS)
 def test_dead_letter_queues_are_kms_encrypted(synthesized, stack):
     queues = synthesized.resources(stack, "AWS::SQS::Queue")
-    assert len(queues) == 3  # approval, pipeline failures, retraining schedule
+    assert len(queues) == 4  # approval, pipeline failures, retraining schedule and trigger
     for queue in queues.values():
         # The shared key, from the shared build stack.
         assert "mlops-build" in json.dumps(queue["Properties"]["KmsMasterKeyId"])
@@ -96,9 +105,11 @@ def test_approval_function_limits_and_failure_destination(synthesized):
     assert env["GITHUB_REPOSITORY"] == "example-org/sagemaker-mlops"
     assert env["PROMOTION_TARGET_ENVIRONMENT"] == "staging"
     assert env["PROMOTION_MODEL"] == "tabular-classifier"
-    (invoke_config,) = synthesized.resources(
-        CLASSIFIER_BUILD, "AWS::Lambda::EventInvokeConfig"
-    ).values()
+    (invoke_config,) = [
+        c
+        for c in synthesized.resources(CLASSIFIER_BUILD, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"]["Ref"].startswith("ApprovalFunction")
+    ]
     assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
     queue, attribute = props["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"]
     assert (queue.startswith("ApprovalDeadLetterQueue"), attribute) == (True, "Arn")

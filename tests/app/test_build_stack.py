@@ -77,10 +77,26 @@ def test_definition_steps_match_sagemaker_api_shapes(synthesized, stack):
     assert check_api_shapes(synthesized.definition(stack)) == []
 
 
+# Where the public schema is older than the API for what only the classifier's Clarify
+# steps use (botocore's shapes accept both: `test_definition_steps_match_sagemaker_api_shapes`): a Model
+# step's ModelDataUrl given as a property reference, and ModelMetrics.Bias's
+# PostTrainingReport (CreateModelPackage's MetricsSource). SCHEMA_DEFECTS proves its
+# entries on a reference definition without these steps, so they are listed here.
+CLARIFY_SCHEMA_LAGS = {
+    CLASSIFIER_BUILD: [
+        "ClarifyModel: Steps[5].Arguments.PrimaryContainer.ModelDataUrl: {'Get':"
+        " 'Steps.Train.ModelArtifacts.S3ModelArtifacts'} is not of type 'string'",
+        "RegisterModel: Steps[8].Arguments.IfSteps[0].Arguments.ModelMetrics.Bias:"
+        " Additional properties are not allowed ('PostTrainingReport' was unexpected)",
+    ]
+}
+
+
 @pytest.mark.parametrize("stack", BUILD_STACKS)
 def test_definition_matches_public_schema(synthesized, stack):
     schema = require_schema()
-    assert check_schema(synthesized.definition(stack), schema) == []
+    errors = check_schema(synthesized.definition(stack), schema)
+    assert errors == CLARIFY_SCHEMA_LAGS.get(stack, [])
 
 
 def quality_gate(definition):  # type: ignore[no-untyped-def]
@@ -180,9 +196,9 @@ def test_registry_is_readable_from_deploy_accounts_only(synthesized, model):
 
 
 def test_deploy_accounts_read_only_model_artifacts_and_baselines(synthesized):
-    """What serving needs (issue 9): model artifacts and data-quality baselines below every
-    pipeline's prefix, not the data splits, reports or code; one statement for every
-    model, so adding a model leaves it alone."""
+    """What serving needs (issue 9): model artifacts and the data- and model-quality
+    baselines below every pipeline's prefix, not the data splits, reports or code; one
+    statement for every model, so adding a model leaves it alone."""
     statements = [
         statement
         for policy in synthesized.resources(BUILD, "AWS::S3::BucketPolicy").values()
@@ -194,6 +210,7 @@ def test_deploy_accounts_read_only_model_artifacts_and_baselines(synthesized):
     assert grant["Action"] == "s3:GetObject"
     assert sorted(r["Fn::Join"][1][-1] for r in grant["Resource"]) == [
         "/pipelines/*/DataQualityBaseline/*",
+        "/pipelines/*/ModelQualityBaseline/*",
         "/pipelines/*/training/*",
     ]
 

@@ -160,7 +160,12 @@ def test_staging_has_no_autoscaling(synthesized):
     ],
 )
 def test_monitoring_schedule_against_package_baseline(synthesized, stack, schedule):
-    monitoring = props(synthesized, stack, "AWS::SageMaker::MonitoringSchedule")
+    (monitoring,) = [
+        s["Properties"]
+        for s in synthesized.resources(stack, "AWS::SageMaker::MonitoringSchedule").values()
+        if s["Properties"]["MonitoringScheduleConfig"].get("MonitoringType", "DataQuality")
+        == "DataQuality"
+    ]  # model quality: tests/app/test_loop.py
     assert (
         monitoring["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == schedule
     )
@@ -171,7 +176,7 @@ def test_monitoring_schedule_against_package_baseline(synthesized, stack, schedu
     )
     model = stack.removeprefix("mlops-").rsplit("-", 1)[0]
     assert job["JobDefinitionName"].startswith(f"{model}-")
-    lookup = json.dumps(props(synthesized, stack, "Custom::AWS"))
+    lookup = json.dumps(list(synthesized.resources(stack, "Custom::AWS").values()))
     assert "describeModelPackage" in lookup
     assert f"model-package/{model}/" in lookup
 
@@ -179,8 +184,8 @@ def test_monitoring_schedule_against_package_baseline(synthesized, stack, schedu
 @pytest.mark.parametrize(
     ("stack", "drift"),
     [
-        (CLASSIFIER_STAGING, "mean_radius"),
-        (CLASSIFIER_PROD, "mean_radius"),
+        (CLASSIFIER_STAGING, "mean radius"),
+        (CLASSIFIER_PROD, "mean radius"),
         (REGRESSOR_PROD, "bmi"),
     ],
 )
@@ -255,6 +260,8 @@ EXPLAINED = re.compile(
             r"/Threshold=|AlarmDescription",  # alarms.*
             r"ModelPackageName|model-package|^/Description=",  # promotion.yaml pin
             r"DashboardBody",  # shows the alarms above
+            r"^/Resources/ModelQuality",  # monitoring.model_quality
+            r"^/Resources/RetrainingAlarms|/AlarmName=",  # retraining.on_alarms
         ]
     )
 )

@@ -173,5 +173,6 @@ def test_models_limit_the_stacks(tmp_path):
             build_stack("diabetes-regressor"),
             PROD,
             deploy_stack("diabetes-regressor", "prod"),
+            "mlops-diabetes-regressor-batch-prod",  # its batch scoring there
         ]
     )

@@ -177,7 +177,7 @@ def test_a_serverless_model_must_opt_out_of_the_environment_vpc(config_dir):
         "      data_capture:\n        sampling_percentage: 100\n", "      data_capture: null\n", 1
     )
     rest = rest.replace(
-        "    monitoring:\n      schedule_expression: cron(0 0 ? * * *)   # daily\n      drift_features: [mean_radius, mean_texture, worst_area]\n",
+        '    monitoring:\n      schedule_expression: cron(0 0 ? * * *)   # daily\n      drift_features: ["mean radius", "mean texture", "worst area"]\n',
         "    monitoring: null\n",
         1,
     )

@@ -15,6 +15,7 @@ from constructs_lib.artifact_store import ArtifactStore
 from constructs_lib.batch_inference import BatchInference, BatchMonitoring
 from constructs_lib.errors import ConfigurationError
 from constructs_lib.registered_model import RegisteredModel
+from constructs_lib.vpc_config import VpcConfig
 from tests.app.test_templates import lint_errors
 from tests.conftest import ACCOUNT, REGION, cdk_context
 from tests.constructs.test_sagemaker_pipeline import rendered_definition
@@ -99,7 +100,8 @@ def test_transform_is_encrypted_captured_and_per_execution(stack):
 
 
 def test_without_monitoring_nothing_is_captured(stack):
-    batch(stack, monitored=False)
+    scoring = batch(stack, monitored=False)
+    assert (scoring.job_definition, scoring.monitoring_schedule) == (None, None)
     assert "DataCaptureConfig" not in definition(stack)["Steps"][0]["Arguments"]
     Template.from_stack(stack).resource_count_is("AWS::SageMaker::MonitoringSchedule", 0)
 
@@ -131,9 +133,12 @@ def test_schedule_starts_the_pipeline_with_retries_and_a_dead_letter_queue(stack
     )
 
 
-def test_schedule_role_is_conditioned_on_the_account(stack):
+def test_schedule_and_monitoring_roles_name_their_source(stack):
+    """Confused deputy: Scheduler's documented account and schedule-group conditions,
+    SageMaker's account-and-region source ARN pattern."""
     batch(stack)
-    Template.from_stack(stack).has_resource_properties(
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
         "AWS::IAM::Role",
         {
             "AssumeRolePolicyDocument": {
@@ -141,13 +146,27 @@ def test_schedule_role_is_conditioned_on_the_account(stack):
                     Match.object_like(
                         {
                             "Principal": {"Service": "scheduler.amazonaws.com"},
-                            "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                                "ArnEquals": {
+                                    "aws:SourceArn": Match.string_like_regexp(
+                                        ":schedule-group/default$"
+                                    )
+                                },
+                            },
                         }
                     )
                 ]
             }
         },
     )
+    roles = template.find_resources(
+        "AWS::IAM::Role", {"Properties": {"Description": Match.string_like_regexp("monitoring")}}
+    )
+    (role,) = roles.values()
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert list(statement["Condition"]) == ["ArnLike"]
 
 
 def test_disabled_schedule(stack):
@@ -201,6 +220,40 @@ def test_monitoring_reads_the_capture_as_batch_transform_input(stack):
                     "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
                 }
             ),
+        },
+    )
+
+
+def test_monitoring_runs_in_its_vpc(stack):
+    build = ArtifactStore(stack, "Baselines")
+    vpc = VpcConfig(subnets=["subnet-0123456789abcdef0"], security_groups=["sg-01234567"])
+    monitoring = BatchMonitoring(
+        baseline_bucket=build.bucket, baseline_prefix="pipelines/churn/", vpc=vpc
+    )
+    batch(stack, monitoring=monitoring)
+    template = Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::SageMaker::DataQualityJobDefinition",
+        {
+            "NetworkConfig": {
+                "EnableNetworkIsolation": True,
+                "EnableInterContainerTrafficEncryption": True,
+                "VpcConfig": {
+                    "Subnets": ["subnet-0123456789abcdef0"],
+                    "SecurityGroupIds": ["sg-01234567"],
+                },
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": Match.string_like_regexp("BatchMonitoringRole")}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Action": "ec2:CreateNetworkInterface"})]
+                )
+            },
         },
     )
 
@@ -333,6 +386,7 @@ def test_a_model_without_network_isolation_is_refused(stack):
             {"max_runtime": Duration.hours(2)},
             "max_runtime: got 7200 s; allowed a Duration from 1 s to 3600 s",
         ),
+        ({"vpc": "subnet-0123456789abcdef0"}, "vpc: got a str 'subnet-0123456789abcdef0'"),
     ],
 )
 def test_invalid_monitoring(stack, kwargs, match):

@@ -301,3 +301,89 @@ def test_drift_alarms_notify_on_alarm_and_ok(stack):
             "OKActions": [{"Ref": Match.string_like_regexp("Topic")}],
         },
     )
+
+
+def quality_alarms(stack):
+    """EndpointAlarms and a ModelQualityMonitor of the same endpoint."""
+    from aws_cdk import aws_kms as kms
+
+    from tests.constructs.test_model_quality_monitor import monitor
+
+    quality = monitor(stack)
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    return quality, EndpointAlarms(stack, "Alarms", endpoint=quality.endpoint, topic_key=key)
+
+
+def test_add_monitor_notifies_and_adds_a_dashboard_row(stack):
+    from constructs_lib.metrics import MetricThreshold
+
+    quality, watched = quality_alarms(stack)
+    auc = quality.alarm(MetricThreshold(metric="auc", minimum=0.8))
+    watched.add_monitor(quality, alarms=[auc], metrics=["auc", "accuracy"])
+    assert watched.monitor_alarms == [auc] and auc in watched.alarms
+    t = Template.from_stack(stack)
+    t.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "auc",
+            "AlarmActions": [{"Ref": Match.string_like_regexp("Topic")}],
+            "OKActions": [{"Ref": Match.string_like_regexp("Topic")}],
+        },
+    )
+    (dashboard,) = t.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "Model quality: violations" in body and "Model quality metrics" in body
+    assert "aws/sagemaker/Endpoints/model-metrics" in body and '\\"accuracy\\"' in body
+
+
+def test_data_quality_gets_its_violations_row(stack):
+    from aws_cdk import aws_kms as kms
+
+    from tests.constructs.test_data_quality_monitor import monitor
+
+    m = monitor(stack)
+    key = kms.Key(stack, "TopicKey", enable_key_rotation=True)
+    EndpointAlarms(
+        stack, "Alarms", endpoint=m.endpoint, topic_key=key, monitor=m, drift_features=["age"]
+    )
+    (dashboard,) = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    assert "Data quality: violations" in body and "Feature drift from baseline" in body
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"monitor": "churn-dq"}, "monitor: got a str 'churn-dq'; allowed a monitor"),
+        ({"alarms": "auc"}, "alarms: got 'auc'; allowed a list of cloudwatch.IAlarm"),
+        ({"alarms": ["auc"]}, r"alarms\[0\]: got a str 'auc'; allowed a cloudwatch.IAlarm"),
+        ({"metrics": "auc"}, "metrics: got 'auc'; allowed a list of up to 20 metric names"),
+        ({"metrics": ["m"] * 21}, "metrics: got 21 metrics; allowed at most 20"),
+        ({"metrics": [3]}, r"metrics\[0\]: got an int 3; allowed a name or IMetric"),
+        ({"title": 3}, "title: got an int 3; allowed a row title"),
+    ],
+)
+def test_add_monitor_invalid_props(stack, kwargs, match):
+    quality, watched = quality_alarms(stack)
+    kwargs.setdefault("monitor", quality)
+    with pytest.raises(ConfigurationError, match=f"^EndpointAlarms.add_monitor {match}"):
+        watched.add_monitor(**kwargs)
+
+
+def test_add_monitor_of_another_endpoint_is_refused(stack):
+    from aws_cdk import App, Environment, Stack
+    from aws_cdk import aws_kms as kms
+
+    from tests.constructs.test_model_quality_monitor import monitor
+
+    quality = monitor(stack)
+    elsewhere = Stack(App(), "Other", env=Environment(account="111111111111", region="eu-west-1"))
+    ep = endpoint(elsewhere, endpoint_name="churn-b")
+    key = kms.Key(elsewhere, "TopicKey", enable_key_rotation=True)
+    watched = EndpointAlarms(elsewhere, "Alarms", endpoint=ep, topic_key=key)
+    with pytest.raises(
+        ConfigurationError,
+        match="EndpointAlarms.add_monitor monitor: got a monitor of endpoint 'churn-test';"
+        " allowed a monitor of this endpoint",
+    ):
+        watched.add_monitor(quality)

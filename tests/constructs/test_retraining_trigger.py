@@ -69,6 +69,28 @@ def test_rule_matches_the_alarms_entering_alarm(stack):
     )
 
 
+def test_alarms_of_another_account_are_matched_by_account_and_arn(stack):
+    """Forwarded from a deploy account: imported by ARN, filtered on the sender."""
+    arn = "arn:aws:cloudwatch:eu-west-1:333333333333:alarm:churn-prod-drift-age"
+    trigger(
+        stack,
+        alarms=[cloudwatch.Alarm.from_alarm_arn(stack, "Remote", arn)],
+        source_accounts=["333333333333"],
+    )
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": {
+                "source": ["aws.cloudwatch"],
+                "detail-type": ["CloudWatch Alarm State Change"],
+                "account": ["333333333333"],
+                "resources": [arn],
+                "detail": {"state": {"value": ["ALARM"]}},
+            }
+        },
+    )
+
+
 def test_function_runs_one_at_a_time_and_dead_letters(stack):
     trigger(stack)
     props = function(stack)["Properties"]
@@ -219,6 +241,11 @@ def test_an_imported_pipeline_accepts_any_parameter_names(stack):
             "trigger_parameter: got 'ModelApprovalStatus'; allowed a parameter not also set",
         ),
         ({"topic": "arn:aws:sns:eu-west-1:111111111111:t"}, "topic: got a str"),
+        (
+            {"source_accounts": ["3333"]},
+            r"source_accounts: got \['3333'\]; allowed each 12-digit account id",
+        ),
+        ({"source_accounts": []}, "source_accounts: got 0 accounts; allowed 1 to 20"),
         (
             {"code_path": Path("/nonexistent")},
             "code_path: got /nonexistent; allowed a folder holding retraining/handler.py",

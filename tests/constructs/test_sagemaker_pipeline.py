@@ -856,6 +856,35 @@ def test_check_steps_run_processing_jobs(stack, store, kind):
     has_statement(stack, job_actions("ProcessingJob"), f"{SM}:processing-job/pipelines-*")
 
 
+@pytest.mark.parametrize(
+    ("model", "hosted"),
+    [({"Get": "Steps.CreateModel.ModelName"}, "pipelines-*"), ("Churn-Model", "churn-model")],
+)
+def test_clarify_check_with_a_model_may_host_it_on_a_shadow_endpoint_only(
+    stack, store, model, hosted
+):
+    check = check_step("ClarifyCheck")
+    check.update(CheckType="MODEL_BIAS", ModelName=model)
+    pipeline_of(stack, store, check)
+    for action in (
+        "CreateEndpoint",
+        "CreateEndpointConfig",
+        "DeleteEndpoint",
+        "DeleteEndpointConfig",
+        "DescribeEndpoint",
+        "InvokeEndpoint",
+    ):
+        for resource in ("endpoint/sm-clarify-*", "endpoint-config/sm-clarify-*"):
+            assert allows(stack, f"sagemaker:{action}", f"{SM}:{resource}"), action
+    assert not allows(stack, "sagemaker:CreateEndpoint", f"{SM}:endpoint/*")
+    assert allows(stack, "sagemaker:DescribeModel", f"{SM}:model/{hosted}")
+
+
+def test_clarify_check_without_a_model_hosts_nothing(stack, store):
+    pipeline_of(stack, store, check_step("ClarifyCheck"))
+    assert "sm-clarify" not in json.dumps(role_statements(stack))
+
+
 def test_automl_step_may_run_automl_jobs(stack, store):
     pipeline_of(stack, store, STEP_TYPES["AutoML"])
     has_statement(

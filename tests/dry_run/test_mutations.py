@@ -88,7 +88,7 @@ MUTATIONS = [
     ),
     pytest.param(
         CLASSIFIER_STACK,
-        replace_once('"DependsOn":["DataQualityBaseline"]', '"DependsOn":["DataQualityBaselin"]'),
+        replace_once('"DependsOn":["DataQualityBaseline"', '"DependsOn":["DataQualityBaselin"'),
         "QualityGate: DependsOn[0]: a step name (",
         id="depends-on",
     ),
@@ -98,7 +98,7 @@ MUTATIONS = [
             '"PropertyFileName":"EvaluationReport","OutputName":"evaluation"',
             '"PropertyFileName":"EvaluationReport","OutputName":"report"',
         ),
-        "Evaluate: PropertyFiles[0].OutputName: an output of Evaluate (evaluation), not 'report'",
+        "Evaluate: PropertyFiles[0].OutputName: an output of Evaluate (evaluation",
         id="property-file-output",
     ),
 ]

@@ -52,6 +52,8 @@ class DiabetesRun:
     """What train.py printed (the training job's metric definitions read it)."""
     evaluation_json: Path
     """Evaluate output: the model-quality report the quality gate reads."""
+    predictions_csv: Path
+    """Evaluate output: targets and predictions of the test split."""
 
     def split(self, name: str) -> Path:
         """The CSV file of one split (train, validation, test or baseline)."""
@@ -69,6 +71,7 @@ def run_locally(root: Path) -> DiabetesRun:
         model_tar=run.model_tar,
         train_log=run.train_log,
         evaluation_json=run.evaluation_json,
+        predictions_csv=run.predictions_csv,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from config.settings import load_settings
 from pipelines.tabular_classifier import pipeline as tabular
 
 from . import staged_run
@@ -34,6 +35,10 @@ class LocalPipelineRun:
     """Evaluate output: the model-quality report the quality gate reads."""
     baseline_dataset: Path
     """Training features without the label: what the data-quality baseline describes."""
+    predictions_csv: Path
+    """Evaluate output: labels, predictions and probabilities of the test split."""
+    clarify_dir: Path
+    """Evaluate output with the model file's Clarify settings: dataset and configs."""
     target_column: str = tabular.TARGET_COLUMN
 
     def split(self, name: str) -> Path:
@@ -49,7 +54,8 @@ def run_locally(root: Path) -> LocalPipelineRun:
     raw_csv.parent.mkdir()
     load_breast_cancer(as_frame=True).frame.to_csv(raw_csv, index=False)
 
-    run = staged_run.run_package(tabular, root, raw_csv.parent)
+    clarify = load_settings().models["tabular-classifier"].pipeline.parameters.get("clarify")
+    run = staged_run.run_package(tabular, root, raw_csv.parent, clarify)
     return LocalPipelineRun(
         raw_csv=raw_csv,
         splits_dir=run.splits_dir,
@@ -57,4 +63,6 @@ def run_locally(root: Path) -> LocalPipelineRun:
         model_tar=run.model_tar,
         evaluation_json=run.evaluation_json,
         baseline_dataset=run.splits_dir / "baseline" / "baseline.csv",
+        predictions_csv=run.predictions_csv,
+        clarify_dir=run.clarify_dir,
     )

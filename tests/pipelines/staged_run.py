@@ -25,7 +25,12 @@ from typing import Any
 
 import pytest
 
-from pipelines._offline import EVALUATION_REPORT
+from pipelines._offline import (
+    EVALUATION_REPORT,
+    INFERENCE_INSTANCE_TYPES,
+    clarify_arguments,
+    clarify_job_settings,
+)
 from pipelines._steps import step_serving
 
 _DRIVER = """
@@ -127,12 +132,30 @@ class StagedRun:
     """Evaluate output: the model-quality report the quality gate reads."""
     train_log: str
     """What train.py printed (the training job's metric definitions read it)."""
+    predictions_csv: Path
+    """Evaluate output: the model-quality baseline's dataset."""
+    clarify_dir: Path
+    """Evaluate output with ``clarify``: Clarify's dataset and analysis configs."""
 
 
-def run_package(package: ModuleType, root: Path, input_dir: Path) -> StagedRun:
+def run_package(
+    package: ModuleType,
+    root: Path,
+    input_dir: Path,
+    clarify: dict[str, Any] | None = None,
+) -> StagedRun:
     """preprocess -> train -> evaluate of ``package`` (its ``pipeline`` module) on the
-    CSV data in ``input_dir``, with the arguments its definition gives the jobs."""
+    CSV data in ``input_dir``, with the arguments its definition gives the jobs (and the
+    ``--clarify`` ones it gives Evaluate for ``clarify`` settings)."""
     splits, model_dir, evaluation = root / "splits", root / "model", root / "evaluation"
+    predictions, clarify_dir = root / "predictions", root / "clarify"
+    clarify_args = (
+        clarify_arguments(
+            clarify_job_settings(clarify, package.CLARIFY_PREDICTOR, INFERENCE_INSTANCE_TYPES[0])
+        )
+        if clarify
+        else []
+    )
     model_tar = root / "training_output" / "model.tar.gz"
     # As the training toolkit passes them: one "--name value" pair per hyperparameter.
     hyperparameters: list[str | Path] = [
@@ -163,6 +186,8 @@ def run_package(package: ModuleType, root: Path, input_dir: Path) -> StagedRun:
                 *package.EVALUATE_ARGUMENTS,
                 *("--model-dir", model_tar.parent, "--test-dir", splits / "test"),
                 *("--output-dir", evaluation),
+                *("--predictions-dir", predictions, "--clarify-dir", clarify_dir),
+                *clarify_args,
             ],
             {},
             (model_dir, model_tar),
@@ -174,6 +199,8 @@ def run_package(package: ModuleType, root: Path, input_dir: Path) -> StagedRun:
         model_tar=model_tar,
         evaluation_json=evaluation / EVALUATION_REPORT,
         train_log=train_log,
+        predictions_csv=predictions / "predictions.csv",
+        clarify_dir=clarify_dir,
     )
 
 

@@ -208,6 +208,7 @@ def test_steps_types_and_branches(built: Built):
         ("Train", "Training"),
         ("Evaluate", "Processing"),
         ("DataQualityBaseline", "Processing"),
+        ("ModelQualityBaseline", "QualityCheck"),
         ("QualityGate", "Condition"),
     ]
     gate = steps[-1]["Arguments"]
@@ -223,8 +224,14 @@ def test_dependencies(built: Built):
     assert referenced_steps(steps["Evaluate"]) == {"Preprocess", "Train"}
     assert referenced_steps(steps["DataQualityBaseline"]) == {"Preprocess"}
     assert referenced_steps(gate["Arguments"]["Conditions"]) == {"Evaluate"}
-    assert gate["DependsOn"] == ["DataQualityBaseline"]
-    assert referenced_steps(steps["RegisterModel"]) == {"Train", "Evaluate", "DataQualityBaseline"}
+    assert referenced_steps(steps["ModelQualityBaseline"]) == {"Evaluate"}
+    assert gate["DependsOn"] == ["DataQualityBaseline", "ModelQualityBaseline"]
+    assert referenced_steps(steps["RegisterModel"]) == {
+        "Train",
+        "Evaluate",
+        "DataQualityBaseline",
+        "ModelQualityBaseline",
+    }
     assert referenced_steps(steps["ModelQualityTooLow"]) == {"Evaluate"}
 
 
@@ -322,8 +329,9 @@ def test_outputs_are_per_execution_under_the_pipeline_prefix(built: Built):
     steps = steps_by_name(built.definition)
     expected = {
         "Preprocess": ["train", "validation", "test", "baseline"],
-        "Evaluate": ["evaluation"],
+        "Evaluate": ["evaluation", "predictions"],
         "DataQualityBaseline": ["baseline"],
+        "ModelQualityBaseline": ["quality_check_output"],
     }
     for name, outputs in expected.items():
         config = steps[name]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
@@ -336,7 +344,7 @@ def test_outputs_are_per_execution_under_the_pipeline_prefix(built: Built):
                         PREFIX,
                         {"Get": "Execution.PipelineExecutionId"},
                         name,
-                        output["OutputName"],
+                        "baseline" if name == "ModelQualityBaseline" else output["OutputName"],
                     ],
                 }
             }
@@ -358,11 +366,25 @@ def test_model_package_records_metrics_and_baseline(built: Built):
         "Constraints": file_in("DataQualityBaseline", "baseline", "constraints.json"),
     }
     assert args["ModelPackageGroupName"] == GROUP
+
+    def check(prop: str) -> dict[str, Any]:
+        return {"ContentType": "application/json", "S3Uri": {"Get": f"Steps.{prop}"}}
+
+    # The gate's report (what the approval function reads) and the model-quality
+    # constraints (what ModelQualityMonitor reads: its BASELINE_FIELDS).
     assert args["ModelMetrics"]["ModelQuality"] == {
-        "Statistics": file_in("Evaluate", "evaluation", "evaluation.json")
+        "Statistics": file_in("Evaluate", "evaluation", "evaluation.json"),
+        "Constraints": check("ModelQualityBaseline.CalculatedBaselineConstraints"),
     }
     assert args["ModelMetrics"]["ModelDataQuality"] == baseline
-    assert args["DriftCheckBaselines"] == {"ModelDataQuality": baseline}
+    assert args["ModelMetrics"]["Bias"] == args["ModelMetrics"]["Explainability"] == {}
+    assert args["DriftCheckBaselines"] == {
+        "ModelDataQuality": baseline,
+        "ModelQuality": {
+            "Statistics": check("ModelQualityBaseline.BaselineUsedForDriftCheckStatistics"),
+            "Constraints": check("ModelQualityBaseline.BaselineUsedForDriftCheckConstraints"),
+        },
+    }
     spec = args["InferenceSpecification"]
     assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]
@@ -427,7 +449,7 @@ def test_quality_gate_reads_the_metric_the_evaluate_script_writes(
             "FilePath": "evaluation.json",
         }
     ]
-    (output,) = evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    output, _predictions = evaluate["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     from pipelines.tabular_classifier.steps import evaluate as evaluate_script
 
     assert Path(output["S3Output"]["LocalPath"]) == evaluate_script.parse_args([]).output_dir

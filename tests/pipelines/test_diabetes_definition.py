@@ -72,10 +72,11 @@ def test_steps_parameters_and_policies(diabetes_built: Built):
         ("Train", "Training"),
         ("Evaluate", "Processing"),
         ("DataQualityBaseline", "Processing"),
+        ("ModelQualityBaseline", "QualityCheck"),
         ("QualityGate", "Condition"),
     ]
     gate = definition["Steps"][-1]
-    assert gate["DependsOn"] == ["DataQualityBaseline"]
+    assert gate["DependsOn"] == ["DataQualityBaseline", "ModelQualityBaseline"]
     assert [s["Name"] for s in gate["Arguments"]["IfSteps"]] == ["RegisterModel"]
     assert [s["Name"] for s in gate["Arguments"]["ElseSteps"]] == ["ModelQualityTooLow"]
     assert definition["Parameters"] == [
@@ -127,7 +128,7 @@ def test_gate_registers_when_rmse_is_at_most_max_rmse(
             "FilePath": evaluate.REPORT_FILE,
         }
     ]
-    (output,) = steps["Evaluate"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    output, _predictions = steps["Evaluate"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     assert output["OutputName"] == "evaluation"
     assert Path(output["S3Output"]["LocalPath"]) == evaluate.parse_args([]).output_dir
     # ... and the path resolves in the real report to a number that passes the default.
@@ -241,11 +242,25 @@ def test_registered_package_carries_quality_baselines_and_serving_code(
     }
     assert args["ModelPackageGroupName"] == GROUP
     assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+
+    def check(prop: str) -> dict[str, Any]:
+        return {"ContentType": "application/json", "S3Uri": {"Get": f"Steps.{prop}"}}
+
     assert args["ModelMetrics"]["ModelQuality"] == {
-        "Statistics": file_in("Evaluate", "evaluation", "evaluation.json")
+        "Statistics": file_in("Evaluate", "evaluation", "evaluation.json"),
+        "Constraints": check("ModelQualityBaseline.CalculatedBaselineConstraints"),
     }
     assert args["ModelMetrics"]["ModelDataQuality"] == baseline
-    assert args["DriftCheckBaselines"] == {"ModelDataQuality": baseline}
+    assert args["DriftCheckBaselines"] == {
+        "ModelDataQuality": baseline,
+        "ModelQuality": {
+            "Statistics": check("ModelQualityBaseline.BaselineUsedForDriftCheckStatistics"),
+            "Constraints": check("ModelQualityBaseline.BaselineUsedForDriftCheckConstraints"),
+        },
+    }
+    quality = steps_by_name(diabetes_built.definition)["ModelQualityBaseline"]["Arguments"]
+    assert quality["Environment"]["problem_type"] == "Regression"
+    assert "probability_attribute" not in quality["Environment"]
     spec = args["InferenceSpecification"]
     assert spec["SupportedContentTypes"] == ["text/csv", "application/json"]
     assert spec["SupportedResponseMIMETypes"] == ["application/json"]

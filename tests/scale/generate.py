@@ -1,9 +1,10 @@
 """Generate a reference-app configuration with many models (for the scale test and bench).
 
 Each generated model is files only: `models/<name>.yaml` using the classifier's pipeline
-package with every feature on (real-time canary with autoscaling, capture and monitoring
-in prod; alternately serverless or instance-backed in staging; retraining; automatic
-approval), and its pins in `promotion.yaml`.
+package with every feature on (real-time canary with autoscaling, capture, data- and
+model-quality monitoring in prod, whose alarms start retraining; alternately serverless
+or instance-backed in staging; scheduled retraining; automatic approval), and its pins
+in `promotion.yaml`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ STAGING_INSTANCE = {
         "variant": {"instance_type": "ml.m5.large", "initial_instance_count": 1},
         "data_capture": {"sampling_percentage": 100},
     },
-    "monitoring": {"schedule_expression": "cron(0 0 ? * * *)", "drift_features": ["mean_radius"]},
+    "monitoring": {"schedule_expression": "cron(0 0 ? * * *)", "drift_features": ["mean radius"]},
 }
 PROD = {
     "endpoint": {
@@ -44,7 +45,16 @@ PROD = {
     "alarms": {"model_latency_p99_ms": 300},
     "monitoring": {
         "schedule_expression": "cron(0 * ? * * *)",
-        "drift_features": ["mean_radius", "mean_texture", "worst_area"],
+        "drift_features": ["mean radius", "mean texture", "worst area"],
+        "model_quality": {
+            "problem_type": "binary_classification",
+            "inference_attribute": "predictions[0].label",
+            "probability_attribute": "predictions[0].probability",
+            "start_time_offset": "-P2D",
+            "end_time_offset": "-P1D",
+            "schedule_expression": "cron(0 6 ? * * *)",
+            "thresholds": {"auc": {"minimum": 0.9}},
+        },
     },
 }
 

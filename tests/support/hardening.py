@@ -3,7 +3,11 @@
 `network_problems` names each job step without network isolation and inter-container
 traffic encryption (where each job type keeps them: `NetworkConfig` of a processing
 job, the top level of a training job, the training job definition of a tuning job), or
-not in the VPC it should be in. `unpinned_images` names every container image, at any
+not in the VPC it should be in, and each Model step whose model is not isolated. One
+exception: a ClarifyCheck step that names a model (`ModelName`: post-training bias,
+SHAP) cannot be isolated, since Clarify calls the SageMaker API to host that model as a
+shadow endpoint; it must still encrypt, stay in the VPC, and the model it hosts (a Model
+step's) is held to isolation. `unpinned_images` names every container image, at any
 depth of a definition or a template, that has neither a version tag nor a digest; the
 one exception is AWS's Model Monitor analyzer as AWS documents it (published without
 any version tag; see `constructs_lib.images`).
@@ -43,15 +47,30 @@ def network_problems(
     problems = []
     for _path, step in all_steps(definition.get("Steps")):
         kind, name = step.get("Type"), step.get("Name")
+        args = step.get("Arguments", {})
+        if kind == "Model":
+            if args.get("EnableNetworkIsolation") is not True:
+                problems.append(
+                    f"{name}: Arguments.EnableNetworkIsolation is"
+                    f" {args.get('EnableNetworkIsolation')!r}"
+                )
+            if vpc is not None:
+                config = args.get("VpcConfig") or {}
+                got = (config.get("Subnets"), config.get("SecurityGroupIds"))
+                if got != (list(vpc[0]), list(vpc[1])):
+                    problems.append(f"{name}: Arguments.VpcConfig is {config!r}")
+            continue
         if kind not in JOB_STEPS:
             continue
-        args = step.get("Arguments", {})
+        hosts_a_model = kind == "ClarifyCheck" and bool(step.get("ModelName"))
         holders = _network_holders(str(kind), args)
         if not holders:
             problems.append(f"{name}: {kind} steps are not checked here")
         for where, holder in holders:
             holder = holder if isinstance(holder, dict) else {}
             for key in ("EnableNetworkIsolation", "EnableInterContainerTrafficEncryption"):
+                if key == "EnableNetworkIsolation" and hosts_a_model:
+                    continue
                 if holder.get(key) is not True:
                     problems.append(f"{name}: {where}.{key} is {holder.get(key)!r}")
             if vpc is not None:

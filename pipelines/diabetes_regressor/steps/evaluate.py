@@ -10,6 +10,10 @@ the Model Registry shows and the pipeline's quality gate reads with ``Std:JsonGe
         "mae": {"value": 46.1, "standard_deviation": 3.9},
         "mse": {...}, "rmse": {...}, "r2": {...}}}
 
+It also writes ``predictions.csv`` (``label,prediction``: the test split's targets and
+predictions), the dataset of the pipeline's model-quality baseline, and with
+``--clarify`` the ClarifyCheck steps' dataset and analysis configs.
+
 mae, mse and rmse are lower-is-better, r2 higher-is-better. Each standard deviation is
 a seeded bootstrap over the test rows, so the report is the same for the same model and
 data.
@@ -83,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     y_pred = np.asarray(model.predict(features), dtype=float)
     report = evaluate(y_true, y_pred, args.bootstrap_samples, args.random_state)
     common.write_report(report, args.output_dir)
+    common.write_predictions(args.predictions_dir, y_true, y_pred)
+    settings = common.clarify_settings(args.clarify)
+    if settings:
+        common.write_clarify(settings, features, y_true, args.target_column, args.clarify_dir)
     return 0
 
 

@@ -11,6 +11,11 @@ shows and the pipeline's quality gate reads with ``Std:JsonGet``::
         "precision": {...}, "recall": {...}, "f1": {...}, "auc": {...},
         "confusion_matrix": {"0": {"0": tn, "1": fp}, "1": {"0": fn, "1": tp}}}}
 
+It also writes ``predictions.csv`` (``label,prediction,probability``: the test split's
+labels, predicted labels and probabilities of label 1), the dataset of the pipeline's
+model-quality baseline, and with ``--clarify`` the ClarifyCheck steps' dataset and
+analysis configs (``step_common.write_clarify``).
+
 Each standard deviation is a seeded bootstrap over the test rows, so the report is the
 same for the same model and data.
 """
@@ -110,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     y_pred = model.predict(features).astype(np.int64)
     report = evaluate(y_true, y_pred, y_score, args.bootstrap_samples, args.random_state)
     common.write_report(report, args.output_dir)
+    common.write_predictions(args.predictions_dir, y_true, y_pred, y_score)
+    settings = common.clarify_settings(args.clarify)
+    if settings:
+        common.write_clarify(settings, features, y_true, args.target_column, args.clarify_dir)
     return 0
 
 
