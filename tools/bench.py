@@ -69,7 +69,7 @@ def main() -> int:
     for pipeline, seconds in _dry_run(env).items():
         print(f"dry run, {pipeline}: {seconds:.1f} s")
     if not args.skip_tests:
-        suite = timed([str(BIN / "pytest"), "-q", "-n", "2", "--dist", "loadgroup"], env)
+        suite = timed([str(BIN / "pytest"), "-q", "-n", "2", "--dist", "loadfile"], env)
         print(f"test suite (pytest, 1 run): {suite:.1f} s")
     return 0
 
