@@ -34,8 +34,9 @@ from stacks.model_build import ModelBuildStack
 APP_NAME = "mlops"
 
 
-def build_app(app: App, settings: Settings) -> dict[str, Stack]:
-    """Add the reference app's stacks to `app` and turn on cdk-nag for all of them.
+def build_app(app: App, settings: Settings, *, nag: bool = True) -> dict[str, Stack]:
+    """Add the reference app's stacks to `app` and turn on cdk-nag for all of them
+    (`nag=False`: not at all, for measurements that are not about findings).
 
     Returns the stacks by their ids (`mlops-build`, `mlops-<model>-build`,
     `mlops-<environment>`, `mlops-<model>-<environment>`,
@@ -102,12 +103,13 @@ def build_app(app: App, settings: Settings) -> dict[str, Stack]:
                 environment_vpc=environment.vpc,
             )
             stacks[scoring.stack_name] = scoring
-    Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app),
-        NIST80053R5Checks(app),
-        HIPAASecurityChecks(app),
-        ServerlessChecks(app),
-    )
+    if nag:
+        Validations.of(app).add_plugins(
+            AwsSolutionsChecks(app),
+            NIST80053R5Checks(app),
+            HIPAASecurityChecks(app),
+            ServerlessChecks(app),
+        )
     return stacks
 
 

@@ -672,7 +672,10 @@ class BatchInference(Construct):
         """Distance between `feature`'s scored and baseline distributions (Maximum per hour)."""
         check = Checks("BatchInference.metric_feature_drift")
         check.text(
-            "feature", feature, _FEATURE, "a column name of letters, digits, '_', '.', '-' or inner spaces"
+            "feature",
+            feature,
+            _FEATURE,
+            "a column name of letters, digits, '_', '.', '-' or inner spaces",
         )
         check.done()
         return self.metric(f"feature_baseline_drift_{feature}", **options)
@@ -682,7 +685,10 @@ class BatchInference(Construct):
         them to a `RetrainingTrigger` to close the loop."""
         check = Checks("BatchInference.drift_alarms")
         check.strings(
-            "features", features, _FEATURE, "column name of letters, digits, '_', '.', '-' or inner spaces"
+            "features",
+            features,
+            _FEATURE,
+            "column name of letters, digits, '_', '.', '-' or inner spaces",
         )
         check.number("threshold", threshold, 0, 1, low_open=True)
         check.done()

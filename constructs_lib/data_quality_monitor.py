@@ -422,7 +422,10 @@ class DataQualityMonitor(Construct):
         """Distance between `feature`'s live and baseline distributions (Maximum per hour)."""
         check = Checks("DataQualityMonitor.metric_feature_drift")
         check.text(
-            "feature", feature, _FEATURE, "a column name of letters, digits, '_', '.', '-' or inner spaces"
+            "feature",
+            feature,
+            _FEATURE,
+            "a column name of letters, digits, '_', '.', '-' or inner spaces",
         )
         check.done()
         return self.metric(f"feature_baseline_drift_{feature}", **options)
@@ -431,7 +434,10 @@ class DataQualityMonitor(Construct):
         """One alarm per feature whose drift exceeds `threshold` (above 0, up to 1)."""
         check = Checks("DataQualityMonitor.drift_alarms")
         check.strings(
-            "features", features, _FEATURE, "column name of letters, digits, '_', '.', '-' or inner spaces"
+            "features",
+            features,
+            _FEATURE,
+            "column name of letters, digits, '_', '.', '-' or inner spaces",
         )
         check.number("threshold", threshold, 0, 1, low_open=True)
         check.done()

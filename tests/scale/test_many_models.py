@@ -1,4 +1,4 @@
-"""Proof of scale: 25 generated models (every feature on), and a model added by files alone.
+"""Proof of scale: 20 generated models (every feature on), and a model added by files alone.
 
 Each stack must stay under 80% of CloudFormation's limits (500 resources, 200 outputs,
 200 parameters, 1 MB template body from S3), the names AWS needs unique must be, and
@@ -19,7 +19,7 @@ from tests.scale.generate import generate, model_name
 
 pytestmark = pytest.mark.xdist_group("scale")
 
-MODELS = 25
+MODELS = 20
 LIMITS = {"Resources": 500, "Outputs": 200, "Parameters": 200}
 TEMPLATE_BYTES = 1_048_576
 SHARE = 0.8
@@ -48,7 +48,8 @@ def synthesize(config_dir: Path, outdir: Path) -> dict[str, dict[str, Any]]:
 
     os.environ.setdefault("CDK_VALIDATION", "false")
     app = App(outdir=str(outdir), context=cdk_context())
-    build_app(app, load_settings(config_dir))
+    # Limits and names, not findings: the packs run on the reference app and per construct.
+    build_app(app, load_settings(config_dir), nag=False)
     return {s.stack_name: s.template for s in app.synth().stacks}
 
 
