@@ -107,8 +107,9 @@ class ModelBatchStack(Stack):
             self,
             "Notifications",
             display_name=f"Batch scoring of {model.name} in {name}",
+            key=environment.messaging_key,
         )
-        """Failed runs and drift alarms (a messaging key of its own)."""
+        """Failed runs and drift alarms (the environment's messaging key)."""
         m = batch.monitoring
         with settings_errors(file, key + ".monitoring"):
             monitoring = (

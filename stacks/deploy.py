@@ -89,6 +89,8 @@ class ModelDeployStack(Stack):
             " endpoint, monitoring and alarms",
         )
         self.artifacts = environment.artifacts
+        self.messaging_key = environment.messaging_key
+        """Encrypts the alarm topic and the forwarded alarms' dead-letter queue."""
         endpoint_settings = settings.endpoint
         registry = ModelRegistry.from_model_package_group_name(
             self, "Registry", model.group, account=build.account, region=build.region
@@ -260,7 +262,7 @@ class ModelDeployStack(Stack):
                 self,
                 "Alarms",
                 endpoint=self.endpoint,
-                topic_key=self.artifacts.key,
+                topic_key=self.messaging_key,
                 thresholds=thresholds,
                 monitor=self.monitor,
                 drift_features=m.drift_features if m else (),
@@ -295,6 +297,7 @@ class ModelDeployStack(Stack):
                     alarms=retraining,
                     target_account=build.account,
                     target_region=build.region,
+                    key=self.messaging_key,
                     topic=self.alarms.topic,
                 )
 

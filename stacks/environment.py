@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Environment, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from config.settings import EnvironmentSettings, GitHubSettings
@@ -57,6 +58,15 @@ class EnvironmentStack(Stack):
         self.artifacts = ArtifactStore(
             self, "Artifacts", removal_policy=removal_policy(settings.removal_policy)
         )
+        self.messaging_key = kms.Key(
+            self,
+            "MessagingKey",
+            enable_key_rotation=True,
+            description=f"SageMaker MLOps {name}: alarm topics and dead-letter queues",
+            removal_policy=removal_policy(settings.removal_policy),
+        )
+        """Encrypts what the models served here send (alarm topics, forwarded alarms'
+        dead-letter queues): the store's key stays for stored data only."""
         self.owns_github_provider = False
         """Whether this stack gets the account's GitHub OIDC provider."""
         if github is not None:

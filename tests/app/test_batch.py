@@ -143,9 +143,11 @@ def test_drift_alarms_and_failures_notify_the_stacks_topic(synthesized):
     rule = props(synthesized, "AWS::Events::Rule")
     assert rule["EventPattern"]["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
     assert [t["Arn"] for t in rule["Targets"]] == [{"Ref": topic_id}]
-    # The topic has a messaging key of its own, not the store's key.
+    # The topic uses the environment's messaging key, not the store's key.
     topic = props(synthesized, "AWS::SNS::Topic")
-    assert topic["KmsMasterKeyId"]["Fn::GetAtt"][0] in resources(synthesized, "AWS::KMS::Key")
+    output = topic["KmsMasterKeyId"]["Fn::GetStackOutput"]
+    assert output["StackName"] == "mlops-prod"
+    assert "MessagingKey" in output["OutputName"]
 
 
 # -- batch-only models and settings errors at synth -----------------------------------------------------------------------------

@@ -46,9 +46,9 @@ def test_sagemaker_assumes_roles_only_for_this_accounts_resources(
 
 def test_the_only_unconditioned_grants_are_the_documented_ones(synthesized: Synthesized) -> None:
     """What is excused is exactly EventBridge on the topic and the messaging key (build
-    stack, and batch stacks' failure notifications), on the key of the alarm forwarding's
-    dead-letter queue (deploy stacks that send alarms to the build account) and Lambda
-    execution roles; the rules' queues and permissions name the rule."""
+    stack), on the batch stacks' failure topics, on the environments' messaging key
+    (alarm topics, batch failure notifications, the alarm forwarding's dead-letter queue)
+    and Lambda execution roles; the rules' queues and permissions name the rule."""
     excused = {
         (grant.service, grant.kind, stack == BUILD or "-batch-" in stack, grant.resource)
         for stack in STACKS
@@ -62,10 +62,10 @@ def test_the_only_unconditioned_grants_are_the_documented_ones(synthesized: Synt
         ("AWS::KMS::Key", True),
         ("AWS::KMS::Key", False),
     }
-    forwarding_keys = {
+    environment_keys = {
         r for s, _, in_build, r in excused if s == "events.amazonaws.com" and not in_build
     }
-    assert all(r.startswith("RetrainingAlarmsKey") for r in forwarding_keys)
+    assert all(r.startswith("MessagingKey") for r in environment_keys), environment_keys
 
 
 def test_artifact_key_mentions_no_messaging_service(synthesized: Synthesized) -> None:
