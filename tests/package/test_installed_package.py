@@ -42,7 +42,8 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The python of a fresh virtualenv with the wheel (and cdk-nag) installed."""
+    """The python of a fresh virtualenv with the wheel and its extras (cdk-nag, the dry
+    run's stand-ins) installed."""
     root = tmp_path_factory.mktemp("installed")
     source = root / "source"
     source.mkdir()
@@ -59,7 +60,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = root / "venv" / "bin" / "python"
     # The lock's versions, so uv installs from its cache (the ranges' lower ends).
     run(
-        uv, "pip", "install", "--quiet", "--python", python, f"{wheel}[nag]",
+        uv, "pip", "install", "--quiet", "--python", python, f"{wheel}[nag,dry-run]",
         "--constraint", REPO_ROOT / "requirements.lock", cwd=root,
     )  # fmt: skip
     return python
@@ -77,11 +78,12 @@ def test_the_wheel_ships_types_and_the_lambda_code(installed):
     code = (
         "import constructs_lib, pathlib; p = pathlib.Path(constructs_lib.__file__).parent;"
         "print(p); print((p / 'py.typed').is_file());"
-        "print((p / '_lambdas' / 'approval' / 'handler.py').is_file())"
+        "print((p / '_lambdas' / 'approval' / 'handler.py').is_file());"
+        "print((p / '_lambdas' / 'retraining' / 'handler.py').is_file())"
     )
-    where, typed, handler = run(installed, "-c", code, cwd=installed.parent).split()
+    where, typed, *handlers = run(installed, "-c", code, cwd=installed.parent).split()
     assert "site-packages" in where and str(REPO_ROOT) not in where
-    assert (typed, handler) == ("True", "True")
+    assert (typed, handlers) == ("True", ["True", "True"])
 
 
 def test_example_app_synthesizes_with_cdk_nag_and_no_acknowledgement(installed, tmp_path):
@@ -104,6 +106,10 @@ def test_example_app_synthesizes_with_cdk_nag_and_no_acknowledgement(installed, 
         (pack, "success", [])
         for pack in ("AwsSolutions", "NIST.800.53.R5", "HIPAA.Security", "Serverless")
     ]
+    # The installed dry run reads this assembly and finds the pipeline wired correctly.
+    checked = run(installed, "-m", "constructs_lib.dry_run", "--check", "--assembly", out,
+                  cwd=tmp_path, env=env)  # fmt: skip
+    assert "house-prices" in checked and "wired correctly" in checked, checked
     # The approval function's code is the installed package's, staged as an asset.
     handlers = list(out.glob("asset.*/approval/handler.py"))
     assert handlers, "the approval Lambda code was not staged from the installed package"
