@@ -62,6 +62,15 @@ from constructs_lib.realtime_endpoint import _INSTANCE_TYPE
 from constructs_lib.sagemaker_pipeline import SageMakerPipeline
 from constructs_lib.vpc_config import VpcConfig, allow_network_interfaces
 
+RUNS_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
+"""Where SageMaker Pipelines publishes each pipeline's execution counts and duration."""
+RUN_METRICS = (
+    "ExecutionStarted",
+    "ExecutionSucceeded",
+    "ExecutionFailed",
+    "ExecutionStopped",
+    "ExecutionDuration",
+)
 METRIC_NAMESPACE = "aws/sagemaker/ModelMonitoring/data-metrics"
 """Where Model Monitor publishes batch-transform data-quality metrics."""
 DATASET_FORMATS: dict[str, dict[str, Any]] = {
@@ -645,6 +654,30 @@ class BatchInference(Construct):
         self.monitoring_schedule.node.add_dependency(self.job_definition)
 
     # -- metrics -------------------------------------------------------------------------
+
+    def metric_runs(
+        self, metric_name: str = "ExecutionFailed", **options: Any
+    ) -> cloudwatch.Metric:
+        """A metric of the scoring pipeline's runs (namespace `RUNS_NAMESPACE`, dimension
+        `PipelineName`): `ExecutionStarted`, `ExecutionSucceeded`, `ExecutionFailed`,
+        `ExecutionStopped` (counts) or `ExecutionDuration` (milliseconds).
+
+        Defaults: Sum per day (Average for the duration). `options` takes any
+        `cloudwatch.MetricOptions` field and overrides the defaults.
+        """
+        check = Checks("BatchInference.metric_runs")
+        check.one_of("metric_name", metric_name, RUN_METRICS)
+        check.done()
+        defaults: dict[str, Any] = {
+            "statistic": "Average" if metric_name == "ExecutionDuration" else "Sum",
+            "period": Duration.days(1),
+        }
+        return cloudwatch.Metric(
+            namespace=RUNS_NAMESPACE,
+            metric_name=metric_name,
+            dimensions_map={"PipelineName": self.pipeline.pipeline_name},
+            **{**defaults, **options},
+        )
 
     def metric(self, metric_name: str, **options: Any) -> cloudwatch.Metric:
         """A batch data-quality metric of the monitoring schedule (namespace

@@ -8,7 +8,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from config.settings import BatchSettings, BuildSettings, ModelSettings, VpcSettings
+from config.settings import (
+    BatchMonitoringSettings,
+    BatchSettings,
+    BuildSettings,
+    ModelSettings,
+    VpcSettings,
+)
 from constructs_lib.batch_inference import BatchInference, BatchMonitoring
 from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.notification_topic import NotificationTopic
@@ -151,8 +157,47 @@ class ModelBatchStack(Stack):
         if m is not None and m.drift_features:
             with settings_errors(file, key + ".monitoring"):
                 self.drift_alarms = self.batch.drift_alarms(m.drift_features, m.drift_threshold)
+        self.dashboard = self._dashboard(f"{model.name}-{name}-batch", m)
+        """Runs, failures, duration, drift violations and drift metrics of the scoring."""
         CfnOutput(self, "ScoredModel", value=self.model_package_arn)
         CfnOutput(self, "PipelineName", value=self.batch.pipeline.pipeline_name)
         CfnOutput(self, "InputUri", value=self.artifacts.s3_uri(batch.input_prefix))
         CfnOutput(self, "PredictionsUri", value=self.artifacts.s3_uri(batch.output_prefix))
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+
+    def _dashboard(
+        self, name: str, monitoring: BatchMonitoringSettings | None
+    ) -> cloudwatch.Dashboard:
+        """One dashboard per model and environment scored in batch: the runs (started,
+        succeeded, failed), how long they take and, with monitoring, the drift alarms'
+        states and the drift of each watched feature."""
+        runs = self.batch
+        widgets: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(
+                title="Batch runs per day",
+                left=[
+                    runs.metric_runs(metric)
+                    for metric in ("ExecutionStarted", "ExecutionSucceeded", "ExecutionFailed")
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Run duration (ms)", left=[runs.metric_runs("ExecutionDuration")], width=12
+            ),
+        ]
+        if monitoring is not None and self.drift_alarms:
+            widgets += [
+                cloudwatch.AlarmStatusWidget(
+                    title="Data quality: violations", alarms=self.drift_alarms, width=12
+                ),
+                cloudwatch.GraphWidget(
+                    title="Feature drift",
+                    left=[runs.metric_feature_drift(f) for f in monitoring.drift_features],
+                    width=12,
+                ),
+            ]
+        dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=name, default_interval=Duration.days(7)
+        )
+        dashboard.add_widgets(*widgets)
+        return dashboard

@@ -226,3 +226,19 @@ def test_the_environments_vpc_reaches_the_transform_and_the_monitor(tmp_path):
     network = stack.resolve(stack.batch.job_definition.network_config)
     assert network["vpcConfig"] == {"subnets": subnets, "securityGroupIds": groups}
     assert network["enableNetworkIsolation"] is True
+
+
+def test_one_dashboard_shows_runs_failures_duration_and_drift(synthesized):
+    (dashboard,) = resources(synthesized, "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == "diabetes-regressor-prod-batch"
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for text in (
+        "AWS/Sagemaker/ModelBuildingPipeline",
+        "ExecutionStarted",
+        "ExecutionSucceeded",
+        "ExecutionFailed",
+        "ExecutionDuration",
+        "Data quality: violations",
+        "feature_baseline_drift_bmi",
+    ):
+        assert text in body, text

@@ -311,6 +311,25 @@ def test_drift_metric_and_alarms(stack):
     )
 
 
+def test_run_metrics_count_the_scoring_pipelines_executions(stack):
+    made = batch(stack, monitored=False)
+    failed = made.metric_runs()
+    assert (failed.namespace, failed.metric_name) == (
+        "AWS/Sagemaker/ModelBuildingPipeline",
+        "ExecutionFailed",
+    )
+    assert failed.statistic == "Sum" and failed.period.to_days() == 1
+    assert stack.resolve(failed.dimensions) == {
+        "PipelineName": stack.resolve(made.pipeline.pipeline_name)
+    }
+    duration = made.metric_runs("ExecutionDuration", period=Duration.hours(6))
+    assert duration.statistic == "Average" and duration.period.to_hours() == 6
+    with pytest.raises(
+        ConfigurationError, match="BatchInference.metric_runs metric_name: got 'Runs'"
+    ):
+        made.metric_runs("Runs")
+
+
 def test_metrics_need_monitoring(stack):
     with pytest.raises(ConfigurationError, match="BatchInference.metric monitoring: got None"):
         batch(stack, monitored=False).metric_feature_drift("age")
