@@ -132,9 +132,10 @@ def test_builds_without_any_network_access(built: Built):
     assert built.network_attempts == []
 
 
-def test_definition_is_deterministic_and_the_app_cache_renames_it_exactly(built: Built, tmp_path):
-    """A second build, as the app makes it (once per package, with stand-in names that
-    each model's names replace), gives byte for byte what a direct build gives."""
+def test_definition_is_deterministic_and_the_app_cache_renames_it_exactly(built: Built):
+    """The build the app caches (once per package and arguments, with stand-in names that
+    each model's names replace; made by another process when the cache already holds it,
+    else here) gives byte for byte what this process's direct build gives."""
     from stacks import build as app_build
 
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -142,7 +143,7 @@ def test_definition_is_deterministic_and_the_app_cache_renames_it_exactly(built:
         _refuse_network(monkeypatch, attempts)
         cached = app_build.cached_definition(
             tabular,
-            tmp_path,
+            app_build.BUILD_DIR / "definitions" / "tabular_classifier",
             pipeline_name=COMMON["pipeline_name"],
             model_package_group_name=COMMON["model_package_group_name"],
             region=COMMON["region"],
