@@ -52,6 +52,8 @@ from constructs_lib._principals import sagemaker_principal, scheduler_principal
 from constructs_lib._queues import dead_letter_queue
 from constructs_lib._validate import Checks, Shown, typed
 from constructs_lib.data_quality_monitor import (
+    _FEATURE,
+    _FEATURE_RULE,
     BASELINE_FIELDS,
     MAX_RUNTIME_SECONDS,
     schedule_period_seconds,
@@ -83,9 +85,6 @@ DATASET_FORMATS: dict[str, dict[str, Any]] = {
 MAX_PAYLOAD_MB = 100
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,255}")
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+(;.*)?")
-_FEATURE = re.compile(r"^[A-Za-z0-9_.-](?:[A-Za-z0-9_. -]{0,198}[A-Za-z0-9_.-])?$")
-"""A feature as Model Monitor names it: the baseline header's column name, inner spaces
-included."""
 _CRON_FIELD = r"[0-9A-Za-z*?,/#L-]+"
 _SCHEDULE = re.compile(
     r"at\(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\)"
@@ -708,7 +707,7 @@ class BatchInference(Construct):
             "feature",
             feature,
             _FEATURE,
-            "a column name of letters, digits, '_', '.', '-' or inner spaces",
+            f"a {_FEATURE_RULE}",
         )
         check.done()
         return self.metric(f"feature_baseline_drift_{feature}", **options)
@@ -721,7 +720,7 @@ class BatchInference(Construct):
             "features",
             features,
             _FEATURE,
-            "column name of letters, digits, '_', '.', '-' or inner spaces",
+            _FEATURE_RULE,
         )
         check.number("threshold", threshold, 0, 1, low_open=True)
         check.done()

@@ -57,6 +57,7 @@ _SCHEDULE = re.compile(r"^cron\(0 (?:\*|(?P<hour>\d{1,2})(?:/(?P<every>\d{1,2}))
 # Model Monitor names features after the baseline dataset's header, spaces included
 # (scikit-learn's `mean radius`); CloudWatch metric names may hold them.
 _FEATURE = re.compile(r"^[A-Za-z0-9_.-](?:[A-Za-z0-9_. -]{0,198}[A-Za-z0-9_.-])?$")
+_FEATURE_RULE = "column name of letters, digits, '_', '.', '-' or inner spaces"
 MAX_RUNTIME_SECONDS = 86400
 
 
@@ -425,7 +426,7 @@ class DataQualityMonitor(Construct):
             "feature",
             feature,
             _FEATURE,
-            "a column name of letters, digits, '_', '.', '-' or inner spaces",
+            f"a {_FEATURE_RULE}",
         )
         check.done()
         return self.metric(f"feature_baseline_drift_{feature}", **options)
@@ -437,7 +438,7 @@ class DataQualityMonitor(Construct):
             "features",
             features,
             _FEATURE,
-            "column name of letters, digits, '_', '.', '-' or inner spaces",
+            _FEATURE_RULE,
         )
         check.number("threshold", threshold, 0, 1, low_open=True)
         check.done()

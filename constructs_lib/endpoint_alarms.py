@@ -19,7 +19,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from constructs_lib._validate import Checks, Shown
-from constructs_lib.data_quality_monitor import _FEATURE, DataQualityMonitor
+from constructs_lib.data_quality_monitor import _FEATURE, _FEATURE_RULE, DataQualityMonitor
 from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.realtime_endpoint import RealtimeEndpoint
 
@@ -234,7 +234,7 @@ class EndpointAlarms(Construct):
             "drift_features",
             drift_features,
             _FEATURE,
-            "column name of letters, digits, '_', '.', '-' or inner spaces",
+            _FEATURE_RULE,
         )
         check.number("drift_threshold", drift_threshold, 0, 1, low_open=True)
         if dashboard_name is not None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config.settings import (
@@ -20,7 +18,7 @@ from constructs_lib.model_registry import ModelRegistry
 from constructs_lib.notification_topic import NotificationTopic
 from constructs_lib.registered_model import RegisteredModel
 from constructs_lib.vpc_config import VpcConfig
-from stacks.build import build_artifacts_bucket_name
+from stacks.build import imported_build_artifacts
 from stacks.deploy import settings_errors
 from stacks.environment import EnvironmentStack
 
@@ -70,24 +68,7 @@ class ModelBatchStack(Stack):
         )
         self.model_package_arn = registry.package_arn(version)
         """The pinned package version scored here."""
-        # The build account's bucket has a fixed name and its key a fixed alias; the
-        # build stack grants this account read (as for the endpoint stack).
-        build_bucket = s3.Bucket.from_bucket_attributes(
-            self,
-            "BuildArtifacts",
-            bucket_name=build_artifacts_bucket_name(build),
-            encryption_key=kms.Key.from_key_arn(
-                self,
-                "BuildArtifactsKey",
-                self.format_arn(
-                    service="kms",
-                    account=build.account,
-                    region=build.region,
-                    resource="key",
-                    resource_name="*",
-                ),
-            ),
-        )
+        build_bucket = imported_build_artifacts(self, build)
         # VpcSettings are checked as VpcConfig checks them when the settings load.
         self.vpc = (
             VpcConfig(

@@ -21,6 +21,8 @@ from typing import Any
 from aws_cdk import Duration, Environment, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config.settings import BuildSettings
@@ -47,6 +49,27 @@ def build_artifacts_bucket_name(settings: BuildSettings) -> str:
 def build_key_alias() -> str:
     """The build artifact key's alias."""
     return "alias/mlops-build-artifacts"
+
+
+def imported_build_artifacts(scope: Stack, build: BuildSettings) -> s3.IBucket:
+    """The build account's artifact bucket, as a deploy-account stack names it: a fixed
+    name and a key in the build account, so no lookup (the build stack grants read)."""
+    return s3.Bucket.from_bucket_attributes(
+        scope,
+        "BuildArtifacts",
+        bucket_name=build_artifacts_bucket_name(build),
+        encryption_key=kms.Key.from_key_arn(
+            scope,
+            "BuildArtifactsKey",
+            scope.format_arn(
+                service="kms",
+                account=build.account,
+                region=build.region,
+                resource="key",
+                resource_name="*",
+            ),
+        ),
+    )
 
 
 def removal_policy(setting: str) -> RemovalPolicy:

@@ -7,7 +7,6 @@ from contextlib import contextmanager
 
 from aws_cdk import CfnOutput, Duration, Environment, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -38,7 +37,7 @@ from constructs_lib.realtime_endpoint import (
 )
 from constructs_lib.registered_model import RegisteredModel
 from constructs_lib.vpc_config import VpcConfig
-from stacks.build import build_artifacts_bucket_name
+from stacks.build import imported_build_artifacts
 from stacks.environment import EnvironmentStack
 
 DASHBOARD_METRICS: dict[ProblemType, tuple[str, ...]] = {
@@ -96,24 +95,7 @@ class ModelDeployStack(Stack):
             self, "Registry", model.group, account=build.account, region=build.region
         )
         self.model_package_arn = registry.package_arn(version)
-        # The build account's artifact bucket has a fixed name and its key a fixed alias,
-        # so this account can name them without a lookup; the build stack grants read.
-        build_bucket = s3.Bucket.from_bucket_attributes(
-            self,
-            "BuildArtifacts",
-            bucket_name=build_artifacts_bucket_name(build),
-            encryption_key=kms.Key.from_key_arn(
-                self,
-                "BuildArtifactsKey",
-                self.format_arn(
-                    service="kms",
-                    account=build.account,
-                    region=build.region,
-                    resource="key",
-                    resource_name="*",
-                ),
-            ),
-        )
+        build_bucket = imported_build_artifacts(self, build)
         self._key = f"environments.{name}."
         self.environment_name = name
         vpc = self._vpc(file, endpoint_settings, environment_vpc)
